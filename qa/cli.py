@@ -1,0 +1,155 @@
+"""The command line: `python -m qa build | ask | add | remove | info`. Each verb is a thin call of the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from qa.config import Settings
+from qa.corpus import add_paths, remove_file
+from qa.embedding import Embedder
+from qa.errors import QAError
+from qa.indexer import SyncReport, sync
+from qa.retrieval import MODES, Filters, Retriever
+
+logger = logging.getLogger("qa")
+
+
+def _common() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--corpus", help="corpus folder (default: corpus, or $QA_CORPUS_DIR)")
+    parent.add_argument("--index", help="index folder (default: index, or $QA_INDEX_DIR)")
+    parent.add_argument("--model", help="embedding model path or name (default: the bundled all-MiniLM-L6-v2)")
+    parent.add_argument("-v", "--verbose", action="store_true", help="show progress details")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(prog="python -m qa", description="Ask questions of a folder of articles.")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    build = verbs.add_parser("build", parents=[common], help="bring the index up to date with the corpus",
+                             description="Sync the index with the corpus: embed new and changed files, drop "
+                                         "removed ones. Example: python -m qa build")
+    build.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
+
+    ask = verbs.add_parser("ask", parents=[common], help="ask a question",
+                           description='Example: python -m qa ask "who was suspected of the Kadhimi attack"')
+    ask.add_argument("question")
+    ask.add_argument("-k", type=int, default=5, help="passages to show (default 5)")
+    ask.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default hybrid)")
+    ask.add_argument("--source", action="append", default=[], help="only this publisher or document (repeatable)")
+    ask.add_argument("--since", default="", help="only documents dated on or after YYYY-MM-DD")
+    ask.add_argument("--until", default="", help="only documents dated on or before YYYY-MM-DD")
+    ask.add_argument("--json", action="store_true", help="print JSON")
+
+    add = verbs.add_parser("add", parents=[common], help="copy files or folders into the corpus and sync",
+                           description="Example: python -m qa add ~/Downloads/article.pdf")
+    add.add_argument("paths", nargs="+")
+
+    remove = verbs.add_parser("remove", parents=[common], help="remove a document from the corpus and index",
+                              description="The file is moved to corpus/.removed/. Example: python -m qa remove a.txt")
+    remove.add_argument("doc_id", help="document id as shown by `info` (its path in the corpus)")
+
+    info = verbs.add_parser("info", parents=[common], help="show the index: model, documents, chunks, built when")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one verb; a QAError becomes a one-line message on stderr and exit code 1."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    settings = Settings.from_env(corpus_dir=args.corpus, index_dir=args.index, model=args.model)
+    try:
+        return VERBS[args.verb](args, settings)
+    except QAError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def run_build(args: argparse.Namespace, settings: Settings) -> int:
+    report = _sync(settings, Embedder(settings.model), rebuild=args.rebuild)
+    return 1 if report.failed and not (report.changed or report.unchanged) else 0
+
+
+def run_ask(args: argparse.Namespace, settings: Settings) -> int:
+    retriever = Retriever.open(settings.index_dir, settings=settings)
+    filters = Filters(sources=tuple(args.source), since=args.since, until=args.until)
+    answer = retriever.ask(args.question, k=args.k, mode=args.mode, filters=filters)
+    if args.json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    if not answer.hits:
+        print("No passages found.")
+        return 0
+    if answer.confident:
+        best = answer.best
+        print(f"Answer: {answer.text}\n  — {best.title}, {best.publisher}, {best.date}\n")
+    else:
+        print("The corpus does not seem to answer this; the closest passages are below.\n")
+    for hit in answer.hits:
+        page = f", page {hit.page}" if hit.page else ""
+        print(f"{hit.rank}. {hit.title} — {hit.publisher}, {hit.date}{page} (score {hit.score:.3f})")
+        print(f"   {hit.text}\n")
+    return 0
+
+
+def run_add(args: argparse.Namespace, settings: Settings) -> int:
+    for path in add_paths(args.paths, settings.corpus_dir):
+        print(f"copied {path}")
+    _sync(settings, Embedder(settings.model))
+    return 0
+
+
+def run_remove(args: argparse.Namespace, settings: Settings) -> int:
+    print(f"moved {args.doc_id} to {remove_file(args.doc_id, settings.corpus_dir)}")
+    _sync(settings, Embedder(settings.model))
+    return 0
+
+
+def run_info(args: argparse.Namespace, settings: Settings) -> int:
+    retriever = Retriever.open(settings.index_dir, settings=settings)
+    manifest = retriever.generation.manifest
+    documents = retriever.documents()
+    if args.json:
+        print(json.dumps({"index": str(retriever.generation.path), "manifest": vars(manifest),
+                          "documents": [vars(doc) for doc in documents]}, indent=2, ensure_ascii=False))
+        return 0
+    print(f"index:     {retriever.generation.path}")
+    print(f"model:     {manifest.model} ({manifest.dimension} dims), FAISS {manifest.faiss_factory}")
+    print(f"chunks:    {manifest.chunks} of at most {manifest.chunk_tokens} word pieces")
+    print(f"built:     {manifest.built_at}")
+    print(f"documents: {manifest.documents}")
+    for doc in documents:
+        print(f"  {doc.doc_id}: {doc.title} — {doc.publisher or 'unknown publisher'}, {doc.date or 'no date'}, "
+              f"{doc.chunks} chunks")
+    return 0
+
+
+def _sync(settings: Settings, embedder: Embedder, rebuild: bool = False) -> SyncReport:
+    """Sync with a tqdm bar on stderr, then print what changed, file by file."""
+    from tqdm import tqdm
+
+    with tqdm(total=0, unit="chunk", desc="Embedding", disable=None, leave=False) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = sync(settings, embedder, rebuild=rebuild, progress=progress)
+    for label, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
+        for name in names:
+            print(f"{label}: {name}")
+    for name, reason in report.failed:
+        print(f"failed: {name}: {reason}", file=sys.stderr)
+    for name, original in report.duplicates:
+        print(f"duplicate: {name} has the same content as {original}; indexed once")
+    print(report.summary())
+    return report
+
+
+VERBS = {"build": run_build, "ask": run_ask, "add": run_add, "remove": run_remove, "info": run_info}

@@ -1,0 +1,44 @@
+"""Settings: where the corpus and index live, which model, how to chunk. Defaults work offline."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a build or a search needs to know; override with env vars or CLI flags.
+
+    `model` is a local path or a model name; "" means the bundled all-MiniLM-L6-v2.
+    `chunk_tokens` counts word pieces of the model's tokenizer (its window is 256 with [CLS]/[SEP]).
+    `faiss_factory` is a FAISS index-factory string: "Flat" (exact) or e.g. "HNSW32".
+    """
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    model: str = ""
+    chunk_tokens: int = 200
+    overlap_tokens: int = 40
+    faiss_factory: str = "Flat"
+    max_file_bytes: int = 20_000_000
+    max_question_chars: int = 2_000
+    k: int = 5
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Defaults, then `QA_CORPUS_DIR`, `QA_INDEX_DIR`, `QA_MODEL`, then explicit overrides (None ignored)."""
+        settings = cls()
+        env = {
+            "corpus_dir": os.environ.get("QA_CORPUS_DIR"),
+            "index_dir": os.environ.get("QA_INDEX_DIR"),
+            "model": os.environ.get("QA_MODEL"),
+        }
+        values = {key: value for key, value in {**env, **overrides}.items() if value is not None}
+        for key in ("corpus_dir", "index_dir"):
+            if key in values:
+                values[key] = Path(values[key])
+        return replace(settings, **values)

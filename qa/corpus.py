@@ -1,0 +1,69 @@
+"""Adding files to and removing them from the corpus folder, safely (no path traversal, no overwrite)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+from qa.config import SUPPORTED_SUFFIXES
+from qa.errors import QAError
+
+REMOVED_DIR = ".removed"  # hidden, so builds skip it; removed files are kept here, not deleted
+
+
+def safe_name(name: str) -> str:
+    """A plain file name from any given name: no folders, no leading dots, only safe characters."""
+    base = Path(name.replace("\\", "/")).name
+    stem, suffix = Path(base).stem, Path(base).suffix.lower()
+    stem = re.sub(r"[^\w.-]+", "-", stem).strip(".-_") or "document"
+    return f"{stem[:120]}{suffix}"
+
+
+def add_bytes(name: str, data: bytes, corpus_dir: Path) -> Path:
+    """Store `data` in the corpus under a safe, unused version of `name`; return the new path."""
+    target = Path(corpus_dir) / safe_name(name)
+    if target.suffix not in SUPPORTED_SUFFIXES:
+        raise QAError(f"{name}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+    Path(corpus_dir).mkdir(parents=True, exist_ok=True)
+    target = _unused(target)
+    tmp = target.with_name(f".{target.name}.part")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    return target
+
+
+def add_paths(paths: list[Path], corpus_dir: Path) -> list[Path]:
+    """Copy files, or the supported files of folders, into the corpus; return the new paths."""
+    added = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES]
+        elif path.is_file():
+            files = [path]
+        else:
+            raise QAError(f"{path}: no such file or folder")
+        added += [add_bytes(file.name, file.read_bytes(), corpus_dir) for file in files]
+    return added
+
+
+def remove_file(doc_id: str, corpus_dir: Path) -> Path:
+    """Move a corpus file into the hidden `.removed/` folder (kept, not deleted); return where it went."""
+    corpus_dir = Path(corpus_dir).resolve()
+    source = (corpus_dir / doc_id).resolve()
+    if corpus_dir not in source.parents or not source.is_file():
+        raise QAError(f"{doc_id}: no such document in {corpus_dir}")
+    target = corpus_dir / REMOVED_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{source.name}"
+    target.parent.mkdir(exist_ok=True)
+    shutil.move(source, target)
+    return target
+
+
+def _unused(target: Path) -> Path:
+    """`target`, or `name-2.ext`, `name-3.ext`... whichever does not exist yet."""
+    candidate, n = target, 1
+    while candidate.exists():
+        n += 1
+        candidate = target.with_name(f"{target.stem}-{n}{target.suffix}")
+    return candidate

@@ -1,0 +1,112 @@
+"""The records that flow between stages: Document -> Chunk -> Hit -> Answer (frozen dataclasses)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class PageSpan:
+    """Where one page of a PDF lies in its document's text (character offsets, end exclusive)."""
+
+    page: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded source file: its cleaned text and what is known about it."""
+
+    doc_id: str
+    path: str
+    text: str
+    title: str = ""
+    publisher: str = ""
+    author: str = ""
+    date: str = ""
+    pages: tuple[PageSpan, ...] = ()
+    content_hash: str = ""
+
+    def page_at(self, offset: int) -> int | None:
+        """The page number holding character `offset`, or None for documents without pages."""
+        for span in self.pages:
+            if span.start <= offset < span.end:
+                return span.page
+        return self.pages[-1].page if self.pages else None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document: `text == document.text[start:end]`, short enough for the model."""
+
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    page: int | None = None
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence inside a passage, by character offsets relative to the passage text."""
+
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage with its source and, after answering, its best sentence."""
+
+    rank: int
+    score: float
+    text: str
+    chunk_id: int
+    doc_id: str
+    title: str
+    publisher: str
+    author: str
+    date: str
+    path: str
+    page: int | None
+    start: int
+    end: int
+    answer: Sentence | None = None
+
+    @property
+    def answer_text(self) -> str:
+        """The marked sentence's text, or "" when none is marked."""
+        return self.text[self.answer.start : self.answer.end] if self.answer else ""
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict, with the answer sentence's text included."""
+        return {**asdict(self), "answer_text": self.answer_text}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reply to a question: the best sentence (if the evidence is strong enough) and the hits."""
+
+    question: str
+    hits: tuple[Hit, ...] = field(default_factory=tuple)
+    best: Hit | None = None
+    confident: bool = False
+
+    @property
+    def text(self) -> str:
+        """The answering sentence, or "" when there is none."""
+        return self.best.answer_text if self.best else ""
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "confident": self.confident,
+            "source": self.best.to_dict() if self.best else None,
+            "hits": [hit.to_dict() for hit in self.hits],
+        }

@@ -1,0 +1,149 @@
+"""Search: dense (FAISS) and BM25 candidates fused by reciprocal rank fusion, returned as `Hit`s with sources."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import faiss
+import numpy as np
+
+from qa.answer import mark_answers
+from qa.config import Settings
+from qa.embedding import Embedder
+from qa.errors import QuestionError
+from qa.fusion import reciprocal_rank_fusion
+from qa.records import Answer, Document, Hit
+from qa.store import CURRENT, DocumentRow, Generation, current_generation
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["hybrid", "dense", "bm25"]
+MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict a search to some sources (publisher names or document ids) and a date range (ISO, inclusive)."""
+
+    sources: tuple[str, ...] = ()
+    since: str = ""
+    until: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.sources or self.since or self.until)
+
+    def sql(self) -> tuple[str, list[str]]:
+        """An SQL condition on the `documents` table (alias d) and its parameters."""
+        clauses, params = [], []
+        if self.sources:
+            marks = ",".join("?" * len(self.sources))
+            clauses.append(f"(d.publisher IN ({marks}) OR d.doc_id IN ({marks}))")
+            params += [*self.sources, *self.sources]
+        if self.since:
+            clauses.append("d.date >= ?")
+            params.append(self.since)
+        if self.until:
+            clauses.append("d.date <= ?")
+            params.append(self.until + "\uffff")
+        return " AND ".join(clauses) or "1", params
+
+
+class Retriever:
+    """Answers questions from one index generation; reopen (or use `refreshed`) to see a newer build."""
+
+    def __init__(self, generation: Generation, embedder: Embedder, settings: Settings) -> None:
+        generation.manifest.check_compatible(embedder.model_id, embedder.dimension, generation.path.parent)
+        self.generation = generation
+        self.embedder = embedder
+        self.settings = settings
+
+    @classmethod
+    def open(cls, index_dir: str | Path = "index", embedder: Embedder | None = None,
+             settings: Settings | None = None) -> Retriever:
+        """Open the current generation in `index_dir`; loads the model unless an Embedder is given."""
+        settings = replace(settings or Settings.from_env(), index_dir=Path(index_dir))
+        generation = Generation(current_generation(settings.index_dir))
+        return cls(generation, embedder or Embedder(settings.model), settings)
+
+    def is_current(self) -> bool:
+        """False once a newer build has replaced the generation this retriever reads."""
+        try:
+            return (self.settings.index_dir / CURRENT).read_text().strip() == self.generation.path.name
+        except OSError:
+            return True
+
+    def refreshed(self) -> Retriever:
+        """This retriever if its generation is still current, else one on the new generation (same model)."""
+        return self if self.is_current() else Retriever.open(self.settings.index_dir, self.embedder, self.settings)
+
+    def documents(self) -> list[DocumentRow]:
+        return self.generation.documents()
+
+    def document(self, doc_id: str) -> Document | None:
+        return self.generation.document(doc_id)
+
+    def check_question(self, question: str) -> str:
+        """The question, stripped; QuestionError if it is empty or too long."""
+        question = " ".join(question.split())
+        if not question:
+            raise QuestionError("the question is empty; type a few words about what you want to find")
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            raise QuestionError(
+                f"the question is {len(question):,} characters long; the limit is {limit:,}. Shorten it to its key words"
+            )
+        return question
+
+    def search(self, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None,
+               candidates: int = 100) -> list[Hit]:
+        """The `k` best passages for the question, best first.
+
+        Example:
+            >>> hits = Retriever.open("index").search("who was suspected of the Kadhimi attack", k=5)
+        """
+        if mode not in MODES:
+            raise QuestionError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        question = self.check_question(question)
+        allowed = self.generation.chunk_ids_where(*filters.sql()) if filters else None
+        if allowed is not None and not len(allowed):
+            return []
+        n = max(candidates, k)
+        rankings = []
+        if mode in ("hybrid", "dense"):
+            rankings.append(self._dense(question, n, allowed))
+        if mode in ("hybrid", "bm25"):
+            rankings.append(self._bm25(question, n, allowed))
+        if mode == "hybrid":
+            fused = reciprocal_rank_fusion([[chunk_id for chunk_id, _ in ranking] for ranking in rankings])
+        else:
+            fused = rankings[0]
+        return self._hits(fused[:k])
+
+    def ask(self, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None) -> Answer:
+        """Search, then mark the answering sentence in each hit and pick the best one."""
+        hits = self.search(question, k=k, mode=mode, filters=filters)
+        return mark_answers(self.check_question(question), hits, self.embedder)
+
+    def _dense(self, question: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        query = self.embedder.encode_query(question)
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed)) if allowed is not None else None
+        scores, ids = self.generation.dense.search(query, min(n, max(len(self.generation.ids), 1)), params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def _bm25(self, question: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        mask = np.isin(self.generation.ids, allowed) if allowed is not None else None
+        positions, scores = self.generation.bm25.search(question, n, mask)
+        return [(int(self.generation.ids[p]), float(s)) for p, s in zip(positions, scores)]
+
+    def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
+        rows = self.generation.chunk_rows(chunk_id for chunk_id, _ in ranked)
+        return [
+            Hit(rank=rank, score=score, text=row["text"], chunk_id=chunk_id, doc_id=row["doc_id"],
+                title=row["title"], publisher=row["publisher"], author=row["author"], date=row["date"],
+                path=row["path"], page=row["page"], start=row["start"], end=row["end"])
+            for rank, (chunk_id, score) in enumerate(ranked, start=1)
+            if (row := rows.get(chunk_id)) is not None
+        ]
