@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from qa.records import Chunk, Document
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
-Splitter = Callable[[str], list[tuple[int, int]]]
+Splitter = Callable[[str, int], list[tuple[int, int]]]
 
 _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "gen", "lt", "col", "sgt", "capt", "maj", "st", "sr", "jr", "no",
@@ -80,7 +80,7 @@ def chunk_document(
             if count <= max_tokens:
                 pieces.append((start, end, count))
             else:
-                for piece_start, piece_end in split_long(doc.text[start:end]):
+                for piece_start, piece_end in split_long(doc.text[start:end], max_tokens):
                     text = doc.text[start + piece_start : start + piece_end]
                     pieces.append((start + piece_start, start + piece_end, count_tokens([text])[0]))
         for group in pack(pieces, max_tokens, overlap_tokens):

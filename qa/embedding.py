@@ -55,14 +55,14 @@ class Embedder:
         encoded = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
-    def split_long(self, text: str) -> list[tuple[int, int]]:
+    def split_long(self, text: str, max_tokens: int) -> list[tuple[int, int]]:
         """Character spans cutting `text` into pieces of at most `max_tokens` word pieces, at word boundaries."""
         offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)[
             "offset_mapping"
         ]
         spans, first = [], 0
         while first < len(offsets):
-            last = min(first + self.max_tokens, len(offsets)) - 1
+            last = min(first + max_tokens, len(offsets)) - 1
             # back up to a token that ends a word, so words are not cut in half
             while last > first and last + 1 < len(offsets) and offsets[last][1] == offsets[last + 1][0]:
                 last -= 1

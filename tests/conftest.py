@@ -1,0 +1,44 @@
+"""Shared fixtures: the real bundled model (loaded once) and a real index of a copy of the bundled corpus."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa import Embedder, Retriever, Settings, sync
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_QUESTION = "who was suspected of the Kadhimi attack"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+def copy_seed_corpus(target: Path) -> Path:
+    """A copy of the repository's bundled corpus, so tests never touch the real one."""
+    shutil.copytree(REPO / "corpus", target, ignore=shutil.ignore_patterns(".*"))
+    return target
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Settings:
+    """Settings of a real index built once from the bundled corpus (do not modify it in tests)."""
+    root = tmp_path_factory.mktemp("seed")
+    settings = Settings(corpus_dir=copy_seed_corpus(root / "corpus"), index_dir=root / "index")
+    sync(settings, embedder)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def seed_retriever(seed_settings: Settings, embedder: Embedder) -> Retriever:
+    return Retriever.open(seed_settings.index_dir, embedder, seed_settings)
+
+
+@pytest.fixture
+def fresh_settings(tmp_path: Path) -> Settings:
+    """Settings for a new corpus copy and an unbuilt index, for tests that change things."""
+    return Settings(corpus_dir=copy_seed_corpus(tmp_path / "corpus"), index_dir=tmp_path / "index")

@@ -1,0 +1,94 @@
+"""Chunks are whole sentences, map back to the exact document text, and fit the model's window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa import Embedder
+from qa.chunking import chunk_document, pack, split_sentences
+from qa.loading import load_document
+from qa.records import Document, PageSpan
+from tests.conftest import REPO
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        ("One. Two three. Four?", ["One.", "Two three.", "Four?"]),
+        ("Gen. Salami spoke. The U.S. embassy. Mr. Khazali left.", ["Gen. Salami spoke.", "The U.S. embassy.",
+                                                                     "Mr. Khazali left."]),
+        ('He said "stop." Then it ended.', ['He said "stop."', "Then it ended."]),
+        ("Heading without stop\nBody sentence. Another", ["Heading without stop", "Body sentence.", "Another"]),
+        ("A speed of 60.5 km. J. Smith agreed.", ["A speed of 60.5 km.", "J. Smith agreed."]),
+    ],
+)
+def test_split_sentences(text: str, sentences: list[str]) -> None:
+    assert [text[s:e] for s, e in split_sentences(text)] == sentences
+
+
+def test_pack_carries_overlap_and_respects_the_limit() -> None:
+    pieces = [(0, 1, 40), (2, 3, 40), (4, 5, 40), (6, 7, 40), (8, 9, 40)]
+    groups = pack(pieces, max_tokens=100, overlap_tokens=40)
+    assert [[p[0] for p in group] for group in groups] == [[0, 2], [2, 4], [4, 6], [6, 8]]
+    assert all(sum(p[2] for p in group) <= 100 for group in groups)
+
+
+def corpus_chunks(embedder: Embedder, max_tokens: int, overlap: int) -> list[tuple[Document, list]]:
+    docs = [load_document(path) for path in sorted((REPO / "corpus").glob("*.txt"))]
+    return [(doc, chunk_document(doc, embedder.count_tokens, max_tokens, overlap, embedder.split_long))
+            for doc in docs]
+
+
+@pytest.mark.parametrize(("max_tokens", "overlap"), [(200, 40), (254, 0), (64, 16)])
+def test_chunks_map_back_to_exact_text_and_fit_the_window(embedder: Embedder, max_tokens: int, overlap: int) -> None:
+    for doc, chunks in corpus_chunks(embedder, max_tokens, overlap):
+        assert chunks
+        for chunk in chunks:
+            assert doc.text[chunk.start : chunk.end] == chunk.text
+        counted = embedder.count_tokens([chunk.text for chunk in chunks])
+        assert max(counted) <= max_tokens <= embedder.max_tokens
+        assert counted == [chunk.tokens for chunk in chunks]
+        covered = set()
+        for chunk in chunks:
+            covered.update(range(chunk.start, chunk.end))
+        words = [i for i, char in enumerate(doc.text) if not char.isspace()]
+        assert all(i in covered for i in words), "every non-space character lies in some chunk"
+
+
+def test_consecutive_chunks_overlap_by_whole_sentences(embedder: Embedder) -> None:
+    (_, chunks), _ = corpus_chunks(embedder, 200, 40)
+    overlaps = [a.end > b.start for a, b in zip(chunks, chunks[1:])]
+    assert any(overlaps)
+    assert all(b.start >= a.start for a, b in zip(chunks, chunks[1:]))
+
+
+def test_a_sentence_longer_than_the_window_is_split_not_truncated(embedder: Embedder) -> None:
+    text = "Drones " + "and missiles " * 400 + "ended."
+    doc = Document(doc_id="long", path="long.txt", text=text)
+    chunks = chunk_document(doc, embedder.count_tokens, 200, 40, embedder.split_long)
+    assert len(chunks) > 3
+    assert max(embedder.count_tokens([chunk.text for chunk in chunks])) <= 200
+    assert "".join(chunk.text for chunk in chunks).replace(" ", "") == text.replace(" ", "")
+
+
+def test_chunks_keep_their_page_and_never_span_two(embedder: Embedder) -> None:
+    pages = ["Page one sentence. " * 30, "Page two sentence. " * 30]
+    text = pages[0] + "\n\n" + pages[1]
+    spans = (PageSpan(1, 0, len(pages[0])), PageSpan(2, len(pages[0]) + 2, len(text)))
+    doc = Document(doc_id="p.pdf", path="p.pdf", text=text, pages=spans)
+    chunks = chunk_document(doc, embedder.count_tokens, 64, 16, embedder.split_long)
+    assert {chunk.page for chunk in chunks} == {1, 2}
+    for chunk in chunks:
+        span = spans[chunk.page - 1]
+        assert span.start <= chunk.start and chunk.end <= span.end
+
+
+def test_chunking_a_loaded_pdf(tmp_path: Path, embedder: Embedder) -> None:
+    from tests.test_loading import make_pdf
+
+    doc = load_document(make_pdf(tmp_path / "r.pdf", ["Alpha text on page one.", "Beta text on page two."]))
+    chunks = chunk_document(doc, embedder.count_tokens, 200, 40, embedder.split_long)
+    assert [(chunk.page, chunk.text) for chunk in chunks] == [(1, "Alpha text on page one."),
+                                                             (2, "Beta text on page two.")]
