@@ -128,13 +128,18 @@ def sync(
     rebuild: bool = False,
     progress: Progress | None = None,
     stage: Stage | None = None,
+    wait: bool = True,
 ) -> SyncReport:
-    """Bring the index in `settings.index_dir` up to date with `settings.corpus_dir`; see SyncReport."""
+    """Bring the index in `settings.index_dir` up to date with `settings.corpus_dir`; see SyncReport.
+
+    With `wait=False`, raise BuildLockedError at once if another build is running (the page uses this
+    so it never hangs behind a command-line build).
+    """
     if settings.chunk_tokens > embedder.max_tokens:
         raise QAError(f"chunk_tokens {settings.chunk_tokens} exceeds the model's window of {embedder.max_tokens}")
     tell = stage or (lambda message: logger.info(message))
     report = SyncReport()
-    with build_lock(settings.index_dir):
+    with build_lock(settings.index_dir, wait=wait):
         base = None if rebuild else open_base(settings.index_dir, embedder.model_id, embedder.dimension, settings)
         report.rebuilt = base is None
         indexed = {row.doc_id: row.content_hash for row in base.documents()} if base else {}
