@@ -1,0 +1,83 @@
+"""The command line, called through main([...]) and checked through the library."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qa import Embedder, Retriever, Settings
+from qa.cli import VERBS, build_parser, main
+from tests.conftest import SEED_QUESTION
+
+
+def args_for(settings: Settings) -> list[str]:
+    return ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
+
+
+def test_ask_json_returns_the_attributed_suspect_passage_in_the_top_3(
+    seed_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ask", SEED_QUESTION, "-k", "3", "--json", *args_for(seed_settings)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    suspect = [hit for hit in result["hits"] if "Kataeb Sayyid al-Shuhada is the key suspect" in hit["text"]]
+    assert suspect
+    assert suspect[0]["publisher"] == "Middle East Eye" and suspect[0]["date"] == "2021-11-28"
+    assert suspect[0]["title"].startswith("Betrayed by Iran?")
+    assert all(hit["answer_text"] in hit["text"] for hit in result["hits"])
+
+
+def test_ask_as_text_names_the_sources(seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", SEED_QUESTION, "-k", "2", "--mode", "bm25", *args_for(seed_settings)]) == 0
+    out = capsys.readouterr().out
+    assert "1. " in out and "Middle East Eye" in out
+
+
+def test_ask_with_source_filter(seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", SEED_QUESTION, "--json", "--source", "Track Persia", *args_for(seed_settings)]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert hits and {hit["publisher"] for hit in hits} == {"Track Persia"}
+
+
+def test_info_lists_documents_and_model(seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "--json", *args_for(seed_settings)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["manifest"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert {doc["publisher"] for doc in info["documents"]} == {"Middle East Eye", "Track Persia"}
+    assert main(["info", *args_for(seed_settings)]) == 0
+    assert "built:" in capsys.readouterr().out
+
+
+def test_build_then_add_then_remove(fresh_settings: Settings, embedder: Embedder, tmp_path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", *args_for(fresh_settings)]) == 0
+    assert "2 added" in capsys.readouterr().out
+    article = tmp_path / "falcons.md"
+    article.write_text("---\ntitle: Falcons\npublisher: Nature Desk\n---\nFalcons nest on the cliffs of Duhok.\n")
+    assert main(["add", str(article), *args_for(fresh_settings)]) == 0
+    assert "added: falcons.md" in capsys.readouterr().out
+    retriever = Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)
+    assert retriever.search("where do falcons nest", k=1)[0].publisher == "Nature Desk"
+    assert main(["remove", "falcons.md", *args_for(fresh_settings)]) == 0
+    assert "removed: falcons.md" in capsys.readouterr().out
+    assert all(h.publisher != "Nature Desk" for h in retriever.refreshed().search("where do falcons nest", k=5))
+    assert (fresh_settings.corpus_dir / ".removed").is_dir(), "removed files are kept, not deleted"
+
+
+def test_errors_are_one_line_messages_with_exit_code_1(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", SEED_QUESTION, "--index", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no index") and err.count("\n") == 1
+
+
+def test_empty_question_is_refused(seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "  ", *args_for(seed_settings)]) == 1
+    assert "question is empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb", sorted(VERBS))
+def test_every_verb_has_help(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([verb, "--help"])
+    assert exited.value.code == 0
+    assert "usage: python -m qa " + verb in capsys.readouterr().out

@@ -1,0 +1,81 @@
+"""Retrieval on the real model and index: the seed question, dense search vs brute force, filters, PDF pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import Embedder, Filters, Retriever, Settings, sync
+from qa.errors import QuestionError
+from tests.conftest import SEED_QUESTION
+from tests.test_loading import make_pdf
+
+
+def test_seed_question_finds_the_middle_east_eye_suspect_passage(seed_retriever: Retriever) -> None:
+    hits = seed_retriever.search(SEED_QUESTION, k=3)
+    suspect = [hit for hit in hits if "Kataeb Sayyid al-Shuhada is the key suspect" in hit.text]
+    assert suspect, [hit.text[:80] for hit in hits]
+    hit = suspect[0]
+    assert (hit.publisher, hit.date) == ("Middle East Eye", "2021-11-28")
+    assert hit.title.startswith("Betrayed by Iran?")
+
+
+def test_seed_question_top_answer_is_the_suspect_sentence(seed_retriever: Retriever) -> None:
+    answer = seed_retriever.ask(SEED_QUESTION, k=5)
+    assert answer.confident
+    assert "Kataeb Sayyid al-Shuhada is the key suspect" in answer.text
+    assert answer.best.publisher == "Middle East Eye"
+    for hit in answer.hits:
+        assert hit.text[hit.answer.start : hit.answer.end] == hit.answer_text
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_every_mode_ranks_hits_in_order(seed_retriever: Retriever, mode: str) -> None:
+    hits = seed_retriever.search(SEED_QUESTION, k=5, mode=mode)
+    assert [hit.rank for hit in hits] == list(range(1, len(hits) + 1))
+    assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+
+
+def test_dense_mode_equals_brute_force_cosine(seed_retriever: Retriever, embedder: Embedder) -> None:
+    generation = seed_retriever.generation
+    vectors = np.asarray(generation.vectors())
+    scores = vectors @ embedder.encode_query(SEED_QUESTION)[0]
+    expected = [int(generation.ids[i]) for i in np.argsort(-scores)[:5]]
+    assert [hit.chunk_id for hit in seed_retriever.search(SEED_QUESTION, k=5, mode="dense")] == expected
+
+
+def test_filters_apply_in_retrieval(seed_retriever: Retriever) -> None:
+    only_persia = seed_retriever.search(SEED_QUESTION, k=10, filters=Filters(sources=("Track Persia",)))
+    assert only_persia and {hit.publisher for hit in only_persia} == {"Track Persia"}
+    since = seed_retriever.search(SEED_QUESTION, k=10, filters=Filters(since="2021-11-25"))
+    assert since and {hit.date for hit in since} == {"2021-11-28"}
+    until = seed_retriever.search(SEED_QUESTION, k=10, mode="dense", filters=Filters(until="2021-11-20"))
+    assert until and {hit.publisher for hit in until} == {"Track Persia"}
+    assert seed_retriever.search(SEED_QUESTION, filters=Filters(since="2030-01-01")) == []
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 10_000])
+def test_empty_and_overlong_questions_get_a_clear_message(seed_retriever: Retriever, question: str) -> None:
+    with pytest.raises(QuestionError, match="empty|limit is"):
+        seed_retriever.search(question)
+
+
+def test_question_of_only_stop_words_still_returns_dense_hits(seed_retriever: Retriever) -> None:
+    assert seed_retriever.search("who was it", k=3)
+
+
+def test_pdf_hits_carry_their_page_numbers(tmp_path: Path, embedder: Embedder) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    make_pdf(corpus / "report.pdf", [
+        "Weather in Basra was hot and dry throughout the summer months.",
+        "The investigators named Kataeb Sayyid al-Shuhada as the main suspect behind the drone strike.",
+        "Oil exports through the southern ports rose by four percent.",
+    ], title="Quarterly report", author="Analyst")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+    sync(settings, embedder)
+    hits = Retriever.open(settings.index_dir, embedder, settings).search("who is the main suspect of the drone strike")
+    assert hits[0].page == 2 and hits[0].title == "Quarterly report"
+    assert {hit.page for hit in hits} == {1, 2, 3}

@@ -1,0 +1,105 @@
+"""The on-disk index: round trip, atomic generations, and refusing an index made with another model or format."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import Embedder, Retriever, Settings, sync
+from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.store import CURRENT, Generation, current_generation
+from tests.conftest import SEED_QUESTION
+
+
+def test_index_round_trips_through_disk(seed_settings: Settings, seed_retriever: Retriever, embedder: Embedder) -> None:
+    reopened = Retriever.open(seed_settings.index_dir, embedder, seed_settings)
+    first = seed_retriever.search(SEED_QUESTION, k=5)
+    again = reopened.search(SEED_QUESTION, k=5)
+    assert [(h.chunk_id, h.text, h.title) for h in first] == [(h.chunk_id, h.text, h.title) for h in again]
+    manifest = reopened.generation.manifest
+    assert (manifest.documents, manifest.model, manifest.dimension) == (2, embedder.model_id, 384)
+    assert manifest.chunks == len(reopened.generation.ids) == reopened.generation.dense.ntotal
+
+
+def test_stored_vectors_are_the_models_embeddings_of_the_chunk_text(seed_retriever: Retriever,
+                                                                    embedder: Embedder) -> None:
+    generation = seed_retriever.generation
+    rows = generation.chunk_rows(generation.ids[:3])
+    expected = embedder.encode([rows[int(i)]["text"] for i in generation.ids[:3]])
+    np.testing.assert_allclose(np.asarray(generation.vectors()[:3]), expected, atol=1e-5)
+    np.testing.assert_allclose(generation.dense.reconstruct_batch(generation.ids[:3]), expected, atol=1e-5)
+
+
+def test_stored_documents_keep_text_and_metadata(seed_retriever: Retriever) -> None:
+    rows = {row.publisher: row for row in seed_retriever.documents()}
+    assert set(rows) == {"Middle East Eye", "Track Persia"}
+    doc = seed_retriever.document(rows["Middle East Eye"].doc_id)
+    assert doc.author == "Suadad al-Salhy" and doc.date == "2021-11-28"
+    for hit in seed_retriever.search(SEED_QUESTION, k=3):
+        assert seed_retriever.document(hit.doc_id).text[hit.start : hit.end] == hit.text
+
+
+def test_missing_index_says_how_to_build(tmp_path: Path, embedder: Embedder) -> None:
+    with pytest.raises(IndexNotFoundError, match="python -m qa build"):
+        Retriever.open(tmp_path / "nothing", embedder)
+
+
+def test_index_from_another_model_is_refused(fresh_settings: Settings, embedder: Embedder) -> None:
+    sync(fresh_settings, embedder)
+    manifest_path = current_generation(fresh_settings.index_dir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "model": "some-other-model"}))
+    with pytest.raises(IndexMismatchError, match="some-other-model.*--rebuild"):
+        Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)
+
+
+def test_index_of_another_format_is_refused(fresh_settings: Settings, embedder: Embedder) -> None:
+    sync(fresh_settings, embedder)
+    manifest_path = current_generation(fresh_settings.index_dir) / "manifest.json"
+    manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "format_version": 999}))
+    with pytest.raises(IndexMismatchError, match="format 999"):
+        Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)
+
+
+def test_damaged_manifest_is_a_clear_error(fresh_settings: Settings, embedder: Embedder) -> None:
+    sync(fresh_settings, embedder)
+    (current_generation(fresh_settings.index_dir) / "manifest.json").write_text("{not json")
+    with pytest.raises(IndexCorruptError, match="manifest.*rebuild"):
+        Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)
+
+
+def test_a_build_over_a_mismatched_index_rebuilds_it(fresh_settings: Settings, embedder: Embedder) -> None:
+    sync(fresh_settings, embedder)
+    manifest_path = current_generation(fresh_settings.index_dir) / "manifest.json"
+    manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "model": "other"}))
+    report = sync(fresh_settings, embedder)
+    assert report.rebuilt and len(report.added) == 2
+    assert Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).search(SEED_QUESTION)
+
+
+def test_new_generation_replaces_the_old_and_old_readers_keep_answering(fresh_settings: Settings,
+                                                                        embedder: Embedder) -> None:
+    sync(fresh_settings, embedder)
+    old = Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)
+    (fresh_settings.corpus_dir / "extra.txt").write_text("The falcon migration reached Basra in spring.")
+    sync(fresh_settings, embedder)
+    assert not old.is_current()
+    assert old.search(SEED_QUESTION, k=3), "a reader keeps the generation it opened"
+    new = old.refreshed()
+    assert new.is_current() and new.generation.manifest.documents == 3
+    generations = sorted(p.name for p in fresh_settings.index_dir.glob("gen-*"))
+    assert (fresh_settings.index_dir / CURRENT).read_text().strip() in generations
+    assert not any(name.endswith(".tmp") for name in generations)
+
+
+def test_rebuild_with_another_faiss_type(fresh_settings: Settings, embedder: Embedder) -> None:
+    settings = replace(fresh_settings, faiss_factory="HNSW16")
+    sync(settings, embedder)
+    retriever = Retriever.open(settings.index_dir, embedder, settings)
+    assert retriever.generation.manifest.faiss_factory == "HNSW16"
+    assert any("Kataeb Sayyid al-Shuhada" in hit.text for hit in retriever.search(SEED_QUESTION, k=5))
+    assert isinstance(Generation(current_generation(settings.index_dir)).dense.ntotal, int)
