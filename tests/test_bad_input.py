@@ -1,0 +1,144 @@
+"""Bad input never crashes a build or loses the index: each case gets a clear message and the old index answers."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import pytest
+from fpdf import FPDF
+
+from qa import Embedder, Retriever, Settings, sync
+from qa.errors import IndexCorruptError, IndexMismatchError, QuestionError
+from qa.store import current_generation
+from tests.conftest import SEED_QUESTION
+from tests.test_loading import make_pdf
+
+
+def encrypted_pdf(path: Path) -> None:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.cell(0, 10, "Secret text about the attack.")
+    pdf.set_encryption(owner_password="owner", user_password="secret")
+    pdf.output(str(path))
+
+
+def scanned_pdf(path: Path) -> None:
+    """A PDF whose pages only hold drawings, like a scan without OCR."""
+    pdf = FPDF()
+    for _ in range(2):
+        pdf.add_page()
+        pdf.rect(20, 20, 100, 60, style="F")
+    pdf.output(str(path))
+
+
+BAD_FILES = {
+    "corrupt.pdf": (lambda p: p.write_bytes(b"%PDF-1.7\n1 0 obj <<>> garbage"), "not a readable PDF"),
+    "truncated.pdf": (lambda p: p.write_bytes(make_pdf(p, ["Some text."]).read_bytes()[:200]), "not a readable PDF"),
+    "encrypted.pdf": (encrypted_pdf, "encrypted PDF"),
+    "scanned.pdf": (scanned_pdf, "no text layer"),
+    "empty.txt": (lambda p: p.write_bytes(b""), "file is empty"),
+    "binary.txt": (lambda p: p.write_bytes(bytes(range(256)) * 64), "binary data"),
+}
+
+
+@pytest.fixture
+def indexed(fresh_settings: Settings, embedder: Embedder) -> Settings:
+    sync(fresh_settings, embedder)
+    return fresh_settings
+
+
+def assert_old_index_answers(settings: Settings, embedder: Embedder) -> None:
+    hits = Retriever.open(settings.index_dir, embedder, settings).search(SEED_QUESTION, k=3)
+    assert any("Kataeb Sayyid al-Shuhada" in hit.text for hit in hits)
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_a_bad_file_is_reported_by_name_and_the_rest_goes_on(indexed: Settings, embedder: Embedder,
+                                                             name: str) -> None:
+    make, reason = BAD_FILES[name]
+    make(indexed.corpus_dir / name)
+    (indexed.corpus_dir / "good.md").write_text("The falcon count at Duhok reached forty pairs.")
+    report = sync(indexed, embedder)
+    assert [doc_id for doc_id, _ in report.failed] == [name]
+    assert reason in report.failed[0][1]
+    assert report.added == ["good.md"] and len(report.unchanged) == 2
+    assert_old_index_answers(indexed, embedder)
+
+
+def test_a_50_mb_file_is_refused_without_reading_it(indexed: Settings, embedder: Embedder) -> None:
+    path = indexed.corpus_dir / "enormous.txt"
+    with open(path, "wb") as handle:
+        handle.truncate(50_000_000)
+    report = sync(indexed, embedder)
+    assert report.failed == [("enormous.txt", "file is 50.0 MB, over the 20 MB limit; split it")]
+    assert_old_index_answers(indexed, embedder)
+
+
+@pytest.mark.parametrize(("encoding", "bom"), [("latin-1", b""), ("utf-16-le", codecs.BOM_UTF16_LE),
+                                               ("utf-16-be", codecs.BOM_UTF16_BE)])
+def test_text_in_latin1_or_utf16_is_indexed_and_searchable(indexed: Settings, embedder: Embedder,
+                                                           encoding: str, bom: bytes) -> None:
+    text = "Le café de Mossoul a rouvert après la libération de la ville."
+    (indexed.corpus_dir / "mossoul.txt").write_bytes(bom + text.encode(encoding))
+    assert sync(indexed, embedder).added == ["mossoul.txt"]
+    hit = Retriever.open(indexed.index_dir, embedder, indexed).search("café Mossoul rouvert", k=1)[0]
+    assert hit.text == text
+
+
+def test_a_file_removed_during_the_build_is_reported_and_the_build_completes(indexed: Settings,
+                                                                             embedder: Embedder) -> None:
+    vanishing = indexed.corpus_dir / "vanishing.md"
+    vanishing.write_text("This note will disappear before it is read.")
+    (indexed.corpus_dir / "stays.md").write_text("This note stays in the corpus.")
+
+    def remove_when_reading(message: str) -> None:
+        if message.startswith("Reading"):
+            vanishing.unlink()
+
+    report = sync(indexed, embedder, stage=remove_when_reading)
+    assert report.failed == [("vanishing.md", "file disappeared before it could be read")]
+    assert report.added == ["stays.md"]
+    assert_old_index_answers(indexed, embedder)
+
+
+def test_html_with_scripts_and_inline_markup_is_stored_as_plain_text(indexed: Settings, embedder: Embedder) -> None:
+    (indexed.corpus_dir / "page.html").write_text(
+        "<html><head><title>Markup test</title><script>alert('x')</script></head><body>"
+        "<p>The <b>ministry</b> said &lt;script&gt; tags are harmless here.</p>"
+        "<style>p {color: red}</style><p>Second paragraph.</p></body></html>"
+    )
+    (indexed.corpus_dir / "inline.txt").write_text("Plain text with <img src=x onerror=alert(1)> inside it.")
+    sync(indexed, embedder)
+    retriever = Retriever.open(indexed.index_dir, embedder, indexed)
+    page = retriever.document("page.html")
+    assert "alert" not in page.text and "color: red" not in page.text
+    assert "The ministry said <script> tags are harmless here." in page.text
+    assert "<img src=x onerror=alert(1)>" in retriever.document("inline.txt").text
+
+
+@pytest.mark.parametrize("question", ["", "x" * 10_000])
+def test_bad_questions_get_a_clear_message_and_the_index_still_answers(indexed: Settings, embedder: Embedder,
+                                                                       question: str) -> None:
+    retriever = Retriever.open(indexed.index_dir, embedder, indexed)
+    with pytest.raises(QuestionError, match="question is empty|10,000 characters"):
+        retriever.ask(question)
+    assert_old_index_answers(indexed, embedder)
+
+
+def test_an_index_from_another_model_is_refused_then_rebuilt(indexed: Settings, embedder: Embedder) -> None:
+    manifest = current_generation(indexed.index_dir) / "manifest.json"
+    manifest.write_text(manifest.read_text().replace("sentence-transformers/all-MiniLM-L6-v2", "other/model"))
+    with pytest.raises(IndexMismatchError, match="other/model"):
+        Retriever.open(indexed.index_dir, embedder, indexed)
+    assert sync(indexed, embedder).rebuilt
+    assert_old_index_answers(indexed, embedder)
+
+
+def test_a_damaged_manifest_is_refused_then_rebuilt(indexed: Settings, embedder: Embedder) -> None:
+    (current_generation(indexed.index_dir) / "manifest.json").write_text("{\"model\": ")
+    with pytest.raises(IndexCorruptError, match="manifest"):
+        Retriever.open(indexed.index_dir, embedder, indexed)
+    assert sync(indexed, embedder).rebuilt
+    assert_old_index_answers(indexed, embedder)

@@ -1,0 +1,105 @@
+"""Incremental sync: only new or changed files are embedded, removed ones disappear, duplicates are indexed once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from qa import Embedder, Retriever, Settings, sync
+from qa.errors import BuildLockedError
+from qa.indexer import build_lock
+
+import pytest
+
+ARTICLE = ("---\ntitle: Falcons of Duhok\npublisher: Nature Desk\ndate: 2022-03-01\n---\n"
+           "Saker falcons nest on the limestone cliffs above Duhok every spring. "
+           "Local rangers counted forty breeding pairs this year.\n")
+
+
+class CountingEmbedder(Embedder):
+    """The real model, counting how many passages each call embeds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def encode(self, texts: Sequence[str], progress=None) -> np.ndarray:
+        self.calls.append(len(texts))
+        return super().encode(texts, progress)
+
+
+@pytest.fixture(scope="module")
+def counting() -> CountingEmbedder:
+    return CountingEmbedder()
+
+
+def test_adding_one_article_embeds_only_its_chunks_and_removing_it_removes_its_hits(
+    fresh_settings: Settings, counting: CountingEmbedder
+) -> None:
+    first = sync(fresh_settings, counting)
+    assert sorted(first.added) == sorted(p.name for p in fresh_settings.corpus_dir.iterdir())
+    before = Retriever.open(fresh_settings.index_dir, counting, fresh_settings)
+    old_ids = set(before.generation.ids.tolist())
+
+    (fresh_settings.corpus_dir / "falcons.md").write_text(ARTICLE)
+    counting.calls.clear()
+    report = sync(fresh_settings, counting)
+    assert report.added == ["falcons.md"] and len(report.unchanged) == 2
+    retriever = before.refreshed()
+    new_chunks = [row for row in retriever.documents() if row.doc_id == "falcons.md"][0].chunks
+    assert counting.calls == [new_chunks] == [report.chunks_embedded]
+    assert old_ids < set(retriever.generation.ids.tolist()), "unchanged documents keep their chunks"
+    assert retriever.search("how many falcon pairs breed near Duhok", k=1)[0].doc_id == "falcons.md"
+
+    (fresh_settings.corpus_dir / "falcons.md").unlink()
+    counting.calls.clear()
+    report = sync(fresh_settings, counting)
+    assert report.removed == ["falcons.md"] and counting.calls == [] and report.chunks_embedded == 0
+    hits = retriever.refreshed().search("how many falcon pairs breed near Duhok", k=10)
+    assert all(hit.doc_id != "falcons.md" for hit in hits)
+    assert set(retriever.refreshed().generation.ids.tolist()) == old_ids
+
+
+def test_a_second_sync_with_nothing_changed_embeds_nothing(fresh_settings: Settings,
+                                                           counting: CountingEmbedder) -> None:
+    sync(fresh_settings, counting)
+    counting.calls.clear()
+    report = sync(fresh_settings, counting)
+    assert not report.changed and counting.calls == [] and len(report.unchanged) == 2
+
+
+def test_a_changed_file_is_re_embedded_and_its_old_text_is_gone(fresh_settings: Settings,
+                                                                counting: CountingEmbedder) -> None:
+    path = fresh_settings.corpus_dir / "falcons.md"
+    path.write_text(ARTICLE)
+    sync(fresh_settings, counting)
+    path.write_text(ARTICLE.replace("forty breeding pairs", "twelve breeding pairs"))
+    report = sync(fresh_settings, counting)
+    assert report.updated == ["falcons.md"]
+    retriever = Retriever.open(fresh_settings.index_dir, counting, fresh_settings)
+    texts = [hit.text for hit in retriever.search("falcon breeding pairs Duhok", k=10)]
+    assert any("twelve" in text for text in texts) and not any("forty" in text for text in texts)
+
+
+def test_the_same_content_under_two_names_is_indexed_once(fresh_settings: Settings, embedder: Embedder) -> None:
+    (fresh_settings.corpus_dir / "falcons.md").write_text(ARTICLE)
+    (fresh_settings.corpus_dir / "falcons-copy.md").write_text(ARTICLE)
+    report = sync(fresh_settings, embedder)
+    assert report.duplicates == [("falcons.md", "falcons-copy.md")]
+    docs = [row.doc_id for row in Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).documents()]
+    assert docs.count("falcons-copy.md") + docs.count("falcons.md") == 1
+
+
+def test_rebuild_re_embeds_everything(fresh_settings: Settings, counting: CountingEmbedder) -> None:
+    sync(fresh_settings, counting)
+    counting.calls.clear()
+    report = sync(fresh_settings, counting, rebuild=True)
+    assert report.rebuilt and len(report.added) == 2 and counting.calls == [report.chunks_embedded]
+
+
+def test_a_second_build_waits_or_says_one_is_running(fresh_settings: Settings, embedder: Embedder) -> None:
+    with build_lock(fresh_settings.index_dir):
+        with pytest.raises(BuildLockedError, match="another build"):
+            sync(fresh_settings, embedder, wait=False)
+    assert sync(fresh_settings, embedder, wait=False).added
