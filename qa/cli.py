@@ -12,7 +12,7 @@ from qa.config import Settings
 from qa.corpus import add_paths, remove_file
 from qa.embedding import Embedder
 from qa.errors import QAError
-from qa.indexer import SyncReport, sync
+from qa.indexer import SyncReport, last_report, sync
 from qa.retrieval import MODES, Filters, Retriever
 
 logger = logging.getLogger("qa")
@@ -116,9 +116,14 @@ def run_info(args: argparse.Namespace, settings: Settings) -> int:
     retriever = Retriever.open(settings.index_dir, settings=settings)
     manifest = retriever.generation.manifest
     documents = retriever.documents()
+    report = last_report(settings.index_dir) or SyncReport()
     if args.json:
         print(json.dumps({"index": str(retriever.generation.path), "manifest": vars(manifest),
-                          "documents": [vars(doc) for doc in documents]}, indent=2, ensure_ascii=False))
+                          "documents": [{**vars(doc), "status": "indexed"} for doc in documents],
+                          "failed": [{"doc_id": d, "status": f"failed: {why}"} for d, why in report.failed],
+                          "duplicates": [{"doc_id": d, "status": f"duplicate of {original}"}
+                                         for d, original in report.duplicates]},
+                         indent=2, ensure_ascii=False))
         return 0
     print(f"index:     {retriever.generation.path}")
     print(f"model:     {manifest.model} ({manifest.dimension} dims), FAISS {manifest.faiss_factory}")
@@ -128,6 +133,10 @@ def run_info(args: argparse.Namespace, settings: Settings) -> int:
     for doc in documents:
         print(f"  {doc.doc_id}: {doc.title} — {doc.publisher or 'unknown publisher'}, {doc.date or 'no date'}, "
               f"{doc.chunks} chunks")
+    for doc_id, reason in report.failed:
+        print(f"  {doc_id}: not indexed: {reason}")
+    for doc_id, original in report.duplicates:
+        print(f"  {doc_id}: not indexed: same content as {original}")
     return 0
 
 

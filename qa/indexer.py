@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,7 @@ from qa.store import Generation, Manifest, current_generation, write_generation
 
 logger = logging.getLogger(__name__)
 
+LAST_SYNC = "last-sync.json"
 Stage = Callable[[str], None]
 
 
@@ -184,6 +187,7 @@ def sync(
 
         if base is not None and not add and not remove:
             report.generation = base.path.name
+            save_report(settings.index_dir, report)
             return report
 
         texts = [chunk.text for _, chunks in add for chunk in chunks]
@@ -203,6 +207,25 @@ def sync(
         report.generation = folder.name
         if base is not None:
             base.close()
+        save_report(settings.index_dir, report)
         logger.info("index %s: %s", folder, report.summary())
         return report
+
+
+def save_report(index_dir: Path, report: SyncReport) -> None:
+    """Record the last sync's outcome beside the generations, so `info` and the page can show failed files."""
+    tmp = Path(index_dir) / f"{LAST_SYNC}.tmp"
+    tmp.write_text(json.dumps(asdict(report), indent=2))
+    os.replace(tmp, Path(index_dir) / LAST_SYNC)
+
+
+def last_report(index_dir: Path) -> SyncReport | None:
+    """The outcome of the last sync of this index, or None if there is no readable record."""
+    try:
+        data = json.loads((Path(index_dir) / LAST_SYNC).read_text())
+        data["failed"] = [tuple(pair) for pair in data["failed"]]
+        data["duplicates"] = [tuple(pair) for pair in data["duplicates"]]
+        return SyncReport(**data)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
 

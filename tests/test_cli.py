@@ -81,3 +81,14 @@ def test_every_verb_has_help(verb: str, capsys: pytest.CaptureFixture[str]) -> N
         build_parser().parse_args([verb, "--help"])
     assert exited.value.code == 0
     assert "usage: python -m qa " + verb in capsys.readouterr().out
+
+
+def test_info_shows_files_that_failed_with_their_reason(fresh_settings: Settings,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    (fresh_settings.corpus_dir / "empty.txt").write_text("")
+    assert main(["build", *args_for(fresh_settings)]) == 0
+    assert "failed: empty.txt: file is empty" in capsys.readouterr().err
+    assert main(["info", *args_for(fresh_settings)]) == 0
+    assert "empty.txt: not indexed: file is empty" in capsys.readouterr().out
+    assert main(["info", "--json", *args_for(fresh_settings)]) == 0
+    assert json.loads(capsys.readouterr().out)["failed"] == [{"doc_id": "empty.txt", "status": "failed: file is empty"}]
