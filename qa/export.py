@@ -1,0 +1,155 @@
+"""How answers are shown to people: relevance labels, citations, escaped HTML with the answer marked,
+and a Markdown export of a session's questions and answers.
+
+Everything here is a pure function of records, so the page (`app.py`) stays a thin arrangement of
+widgets and the formatting can be tested without a browser. Corpus text is never trusted: HTML output
+escapes every character of it, and Markdown output backslash-escapes the characters Markdown acts on.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from qa.records import Answer, Hit, PageSpan
+
+
+class Relevance(NamedTuple):
+    """A reader's word for how well a passage matches the question, and a colour for it."""
+
+    label: str
+    color: str
+
+
+# Bands of the best sentence's cosine similarity to the question (all-MiniLM-L6-v2: ~0.2 is
+# unrelated, ~0.7 is a close paraphrase). Highest first.
+RELEVANCE_BANDS: tuple[tuple[float, Relevance], ...] = (
+    (0.60, Relevance("Strong match", "green")),
+    (0.45, Relevance("Good match", "blue")),
+    (0.30, Relevance("Partial match", "orange")),
+)
+WEAK = Relevance("Weak match", "gray")
+UNSCORED = Relevance("Not scored", "gray")
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$])")
+
+
+def relevance(hit: Hit) -> Relevance:
+    """The label for a hit's best sentence score; `UNSCORED` when no sentence was marked."""
+    if hit.answer is None:
+        return UNSCORED
+    for floor, label in RELEVANCE_BANDS:
+        if hit.answer.score >= floor:
+            return label
+    return WEAK
+
+
+def source_details(hit: Hit) -> str:
+    """Plain text: "Publisher, Author, date, page N", leaving out what is unknown."""
+    details = [hit.publisher, hit.author, hit.date, f"page {hit.page}" if hit.page else ""]
+    return ", ".join(part for part in details if part)
+
+
+def citation(hit: Hit) -> str:
+    """Plain text: "Title — Publisher, Author, date, page N" (the title falls back to the file name)."""
+    details = source_details(hit)
+    return f"{hit.title or hit.doc_id}" + (f" — {details}" if details else "")
+
+
+def escape_html(text: str) -> str:
+    """Every character of `text` safe inside HTML; line breaks kept as <br> (no blank lines, so a
+    Markdown renderer treats the whole block as HTML and applies no Markdown syntax to corpus text)."""
+    return html.escape(text).replace("\r\n", "\n").replace("\n", "<br>")
+
+
+def highlight_html(text: str, start: int, end: int, pages: Sequence[PageSpan] = (), anchor: str = "") -> str:
+    """`text` as one escaped HTML block with `text[start:end]` inside <mark>, and a "Page N" label where
+    each page of a PDF begins. The mark and page tags are the only markup; the rest is escaped text.
+    With `anchor`, the first mark gets that id, so a link can scroll to it.
+
+    Example:
+        >>> highlight_html("a <b> c", 2, 5)
+        '<div class="qa-text">a <mark>&lt;b&gt;</mark> c</div>'
+    """
+    page_starts = {span.start: span.page for span in pages if 0 <= span.start < len(text)}
+    marked = 0 <= start < end <= len(text)
+    cuts = sorted({0, len(text), *page_starts, *((start, end) if marked else ())})
+    parts = []
+    for first, last in zip(cuts, cuts[1:]):
+        if first in page_starts:
+            parts.append(f'<div class="qa-page">Page {page_starts[first]}</div>')
+        piece = escape_html(text[first:last])
+        # cuts include start and end, so each piece lies wholly inside or outside the marked span
+        if marked and start <= first and last <= end:
+            opening = f'<mark id="{anchor}">' if anchor and first == start else "<mark>"
+            piece = f"{opening}{piece}</mark>"
+        parts.append(piece)
+    return f'<div class="qa-text">{"".join(parts)}</div>'
+
+
+def passage_html(hit: Hit) -> str:
+    """The hit's passage, escaped, with its answering sentence marked."""
+    if hit.answer is None:
+        return highlight_html(hit.text, 0, 0)
+    return highlight_html(hit.text, hit.answer.start, hit.answer.end)
+
+
+def escape_markdown(text: str) -> str:
+    """`text` with Markdown's active characters backslash-escaped, so it reads as written."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def answers_markdown(answers: Sequence[Answer], heading: str = "Questions and answers") -> str:
+    """A Markdown report of a session: each question, its answer with its source, then every passage
+    found, cited by title, publisher, author, date and page. Passages are numbered [1], [2]... per
+    question in rank order, and the answer points to the passage it came from.
+    """
+    lines = [f"# {escape_markdown(heading)}", ""]
+    if not answers:
+        lines += ["No questions were asked.", ""]
+    for number, answer in enumerate(answers, start=1):
+        lines += [f"## {number}. {escape_markdown(answer.question)}", ""]
+        lines += _answer_lines(answer)
+        for hit in answer.hits:
+            lines += [f"**[{hit.rank}]** {_markdown_citation(hit)} ({relevance(hit).label.lower()})", ""]
+            lines += _quote(hit)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _answer_lines(answer: Answer) -> list[str]:
+    """The answer paragraph: the sentence and its source, or why there is none."""
+    if not answer.hits:
+        return ["*No passages matched; the search filters may have excluded every document.*", ""]
+    if not answer.confident or answer.best is None:
+        return ["*The corpus does not seem to answer this; the closest passages follow.*", ""]
+    best = answer.best
+    return [
+        f"**Answer:** {escape_markdown(answer.text.strip())} [{best.rank}]",
+        "",
+        f"Source: {_markdown_citation(best)}",
+        "",
+    ]
+
+
+def _markdown_citation(hit: Hit) -> str:
+    """The citation with the title in italics."""
+    details = source_details(hit)
+    return f"*{escape_markdown(hit.title or hit.doc_id)}*" + (f" — {escape_markdown(details)}" if details else "")
+
+
+def _quote(hit: Hit) -> list[str]:
+    """The passage as a block quote, its answering sentence in bold."""
+    text = hit.text
+    if hit.answer is None:
+        quoted = escape_markdown(text)
+    else:
+        start, end = hit.answer.start, hit.answer.end
+        before, sentence, after = text[:start], text[start:end], text[end:]
+        # bold must hug the words: move surrounding spaces outside the ** markers
+        core = sentence.strip()
+        lead, trail = sentence[: len(sentence) - len(sentence.lstrip())], sentence[len(sentence.rstrip()) :]
+        quoted = escape_markdown(before) + lead + (f"**{escape_markdown(core)}**" if core else "") + trail
+        quoted += escape_markdown(after)
+    return [f"> {line}".rstrip() for line in quoted.splitlines()] + [""]

@@ -1,0 +1,104 @@
+"""qa.export: relevance labels, escaped HTML with the answer marked, and the Markdown report of a session."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa import Answer, Hit, Retriever, Sentence
+from qa.export import answers_markdown, citation, escape_markdown, highlight_html, passage_html, relevance
+from qa.records import PageSpan
+
+SEED_QUESTION = "who was suspected of the Kadhimi attack"
+
+
+def make_hit(text: str, answer: tuple[int, int, float] | None = None, rank: int = 1, **source: object) -> Hit:
+    fields = dict(title="Drones over Baghdad", publisher="Track Persia", author="Trackpersia",
+                  date="2021-11-20", path="corpus/drones.txt", page=None)
+    fields.update(source)
+    return Hit(rank=rank, score=0.03, text=text, chunk_id=rank, doc_id="drones.txt", start=0, end=len(text),
+               answer=Sentence(*answer) if answer else None, **fields)
+
+
+@pytest.mark.parametrize("score, label", [(0.72, "Strong match"), (0.5, "Good match"), (0.33, "Partial match"),
+                                          (0.1, "Weak match")])
+def test_relevance_labels_follow_the_sentence_score(score: float, label: str) -> None:
+    assert relevance(make_hit("One sentence.", (0, 13, score))).label == label
+
+
+def test_a_hit_without_a_marked_sentence_is_not_scored() -> None:
+    assert relevance(make_hit("")).label == "Not scored"
+
+
+def test_citation_names_title_publisher_author_date_and_page() -> None:
+    assert citation(make_hit("x", page=3)) == "Drones over Baghdad — Track Persia, Trackpersia, 2021-11-20, page 3"
+    assert citation(make_hit("x", title="", publisher="", author="", date="")) == "drones.txt"
+
+
+def test_highlight_escapes_every_character_and_marks_only_the_span() -> None:
+    text = 'Before <script>alert("x")</script> & after'
+    html = highlight_html(text, 7, 34)
+    assert html == ('<div class="qa-text">Before <mark>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</mark>'
+                    " &amp; after</div>")
+
+
+def test_highlight_keeps_line_breaks_without_blank_lines() -> None:
+    """A blank line would end the HTML block and let Markdown act on the corpus text after it."""
+    html = highlight_html("First paragraph.\n\n**Second** paragraph.", 0, 0)
+    assert "\n" not in html and "<br><br>**Second**" in html and "<mark>" not in html
+
+
+def test_highlight_labels_pages_and_marks_across_them_with_one_anchor() -> None:
+    text = "Page one text. Page two text."
+    pages = (PageSpan(1, 0, 15), PageSpan(2, 15, len(text)))
+    html = highlight_html(text, 9, 20, pages, anchor="qa-passage")
+    assert html.count('<div class="qa-page">') == 2
+    assert html.index("Page 1") < html.index("Page one") < html.index("Page 2")
+    assert html.count("<mark") == 2 and html.count('id="qa-passage"') == 1
+    assert '<mark id="qa-passage">text. </mark><div class="qa-page">Page 2</div><mark>Page </mark>' in html
+
+
+def test_passage_html_marks_the_answering_sentence() -> None:
+    hit = make_hit("Drones flew. Kataeb Sayyid al-Shuhada is the key suspect.", (13, 57, 0.64))
+    assert "<mark>Kataeb Sayyid al-Shuhada is the key suspect.</mark>" in passage_html(hit)
+
+
+def test_markdown_report_cites_the_answer_and_every_passage() -> None:
+    first = make_hit("Three drones attacked. Kataeb Sayyid al-Shuhada is the key suspect.", (23, 67, 0.64),
+                     page=2)
+    second = make_hit("Another passage.", (0, 16, 0.21), rank=2, title="Betrayed by Iran?",
+                      publisher="Middle East Eye", author="", date="2021-11-28")
+    report = answers_markdown([Answer(SEED_QUESTION, (first, second), first, True)], "Session")
+    assert report.startswith("# Session\n")
+    assert f"## 1. {SEED_QUESTION}" in report
+    assert "**Answer:** Kataeb Sayyid al-Shuhada is the key suspect. [1]" in report
+    assert "Source: *Drones over Baghdad* — Track Persia, Trackpersia, 2021-11-20, page 2" in report
+    assert "**[2]** *Betrayed by Iran?* — Middle East Eye, 2021-11-28 (weak match)" in report
+    assert "> Three drones attacked. **Kataeb Sayyid al-Shuhada is the key suspect.**" in report
+
+
+def test_markdown_report_says_when_there_is_no_answer_or_no_passage() -> None:
+    weak = make_hit("Nothing relevant here.", (0, 22, 0.1))
+    report = answers_markdown([Answer("boiling point of tungsten", (weak,), weak, False), Answer("nothing", ())])
+    assert "does not seem to answer this" in report and "**Answer:**" not in report
+    assert "No passages matched" in report
+    assert "## 2. nothing" in report
+
+
+def test_markdown_report_escapes_corpus_text() -> None:
+    hit = make_hit("Read <script>x</script> and *this* # now", (0, 4, 0.5), title="A [link](http://x) title")
+    report = answers_markdown([Answer("q", (hit,), hit, True)])
+    assert "<script>" not in report and r"\<script\>x\</script\>" in report
+    assert r"*A \[link\](http://x) title*" in report
+    assert r"\*this\* \# now" in report
+
+
+def test_escape_markdown_leaves_plain_text_alone() -> None:
+    assert escape_markdown("Kadhimi's house, 7 November (AFP).") == "Kadhimi's house, 7 November (AFP)."
+
+
+def test_report_of_a_real_answer(seed_retriever: Retriever) -> None:
+    answer = seed_retriever.ask(SEED_QUESTION, k=3)
+    report = answers_markdown([answer])
+    assert report.count("**[") == len(answer.hits) == 3
+    assert "Middle East Eye" in report and "2021-11-28" in report
+    assert "Kataeb Sayyid al-Shuhada" in report
