@@ -1,0 +1,220 @@
+"""The Streamlit page, driven by Streamlit's AppTest over real indexes of real files (no mocks).
+
+Each test points the page at an index through QA_CORPUS_DIR / QA_INDEX_DIR, as a deployment would.
+Tests that only read share the session's seed index; tests that change the corpus build their own.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from qa import Embedder, Settings, sync
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+SEED_QUESTION = "who was suspected of the Kadhimi attack"
+UNANSWERABLE = "what is the boiling point of tungsten"
+LIGHTHOUSE = (
+    "---\ntitle: Harbour notes\npublisher: Elmsby Gazette\nauthor: A. Reporter\ndate: 2021-12-01\n---\n"
+    "The lighthouse at Port Elmsby was painted bright green by volunteers in December. "
+    "The harbour master said the new colour makes it easier to see in fog.\n"
+)
+
+
+@pytest.fixture
+def open_page(monkeypatch: pytest.MonkeyPatch):
+    """Open the page on the index of `settings`, the way a deployment configures it: by env vars."""
+
+    def open_(settings: Settings) -> AppTest:
+        monkeypatch.setenv("QA_CORPUS_DIR", str(settings.corpus_dir))
+        monkeypatch.setenv("QA_INDEX_DIR", str(settings.index_dir))
+        monkeypatch.delenv("QA_MODEL", raising=False)
+        page = AppTest.from_file(str(APP), default_timeout=120).run()
+        assert not page.exception, page.exception
+        return page
+
+    return open_
+
+
+@pytest.fixture
+def built_settings(fresh_settings: Settings, embedder: Embedder) -> Settings:
+    """A real index of a private copy of the bundled corpus, for tests that change it."""
+    sync(fresh_settings, embedder)
+    return fresh_settings
+
+
+def ask(page: AppTest, question: str) -> AppTest:
+    page.chat_input[0].set_value(question).run()
+    assert not page.exception, page.exception
+    return page
+
+
+def main_html(page: AppTest) -> str:
+    """Everything written with st.markdown in the main area: questions, answers and passages."""
+    return "\n".join(element.value for element in page.main.markdown)
+
+
+def passage_sources(page: AppTest) -> list[str]:
+    """The source line of each passage card shown in the main area."""
+    return re.findall(r'<div class="qa-meta">([^<]*)</div>', main_html(page))
+
+
+def marked(page: AppTest) -> list[str]:
+    """The highlighted (answering) sentences on the page."""
+    return re.findall(r"<mark[^>]*>(.*?)</mark>", main_html(page), flags=re.S)
+
+
+def test_seed_question_shows_highlighted_answer_with_source(seed_settings: Settings, open_page) -> None:
+    page = ask(open_page(seed_settings), SEED_QUESTION)
+    assert any("Kataeb Sayyid al-Shuhada is the key suspect" in sentence for sentence in marked(page))
+    assert 'class="qa-answer"' in main_html(page)
+    assert any(source.startswith("Middle East Eye") for source in passage_sources(page))
+    assert SEED_QUESTION in main_html(page)
+
+
+def test_empty_page_offers_examples_that_ask(seed_settings: Settings, open_page) -> None:
+    page = open_page(seed_settings)
+    page.button(key="example-0").click().run()
+    assert not page.exception
+    assert marked(page)
+    assert "example-0" not in [button.key for button in page.button]
+
+
+def test_source_filter_keeps_only_that_publisher(seed_settings: Settings, open_page) -> None:
+    page = open_page(seed_settings)
+    page.multiselect[0].select("Track Persia").run()
+    ask(page, SEED_QUESTION)
+    sources = passage_sources(page)
+    assert sources and all(source.startswith("Track Persia") for source in sources)
+    assert "Middle East Eye" not in "".join(sources)
+
+
+def test_history_keeps_every_question(seed_settings: Settings, open_page) -> None:
+    page = ask(open_page(seed_settings), SEED_QUESTION)
+    ask(page, "how many drones were used in the attack")
+    html = main_html(page)
+    assert SEED_QUESTION in html and "how many drones were used in the attack" in html
+    assert html.index(SEED_QUESTION) < html.index("how many drones were used in the attack")
+    assert len(page.main.expander) == 2  # one "Passages" box per answer
+
+
+def test_unanswerable_question_says_so_and_still_shows_passages(seed_settings: Settings, open_page) -> None:
+    page = ask(open_page(seed_settings), UNANSWERABLE)
+    assert any("does not seem to answer this" in info.value for info in page.info)
+    assert 'class="qa-answer"' not in main_html(page)
+    assert passage_sources(page)
+
+
+def test_filters_that_exclude_everything_say_how_to_widen_them(seed_settings: Settings, open_page) -> None:
+    page = open_page(seed_settings)
+    page.date_input[0].set_value((date(2021, 11, 21), date(2021, 11, 22))).run()
+    ask(page, SEED_QUESTION)
+    notice = " ".join(info.value for info in page.info)
+    assert "No passages match" in notice and "filters" in notice
+    assert not passage_sources(page)
+
+
+@pytest.mark.parametrize("question, message", [("   ", "empty"), ("drone " * 2000, "limit")])
+def test_bad_question_is_a_friendly_warning(seed_settings: Settings, open_page, question: str, message: str) -> None:
+    page = ask(open_page(seed_settings), question)
+    assert any(message in warning.value for warning in page.warning)
+    assert not passage_sources(page)
+
+
+def test_open_in_context_shows_the_whole_document_with_the_passage_marked(seed_settings: Settings,
+                                                                          open_page) -> None:
+    page = ask(open_page(seed_settings), SEED_QUESTION)
+    page.button(key="context-1-1").click().run()
+    assert not page.exception
+    context = [element.value for element in page.markdown if 'id="qa-passage"' in element.value]
+    assert len(context) == 1
+    # the whole article is there: its opening and its last paragraph around the marked passage
+    assert "At the time, no one really noticed." in context[0]
+    assert any("Jump to the passage" in element.value for element in page.markdown)
+
+
+def test_document_text_is_shown_escaped_never_as_html(fresh_settings: Settings, embedder: Embedder,
+                                                      open_page) -> None:
+    (fresh_settings.corpus_dir / "harbour.txt").write_text(
+        '---\ntitle: "<script>alert(1)</script> Harbour"\npublisher: Elmsby <i>Gazette</i>\ndate: 2021-12-01\n---\n'
+        'The lighthouse at Port Elmsby was painted bright green <script>alert("x")</script> by volunteers.\n'
+    )
+    sync(fresh_settings, embedder)
+    page = ask(open_page(fresh_settings), "what colour was the lighthouse painted")
+    page.button(key="context-1-1").click().run()
+    html = "\n".join(element.value for element in page.markdown)  # main area, sidebar and dialog
+    assert "<script>" not in html and "<i>" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Harbour" in html
+    assert "Elmsby &lt;i&gt;Gazette&lt;/i&gt;" in html
+
+
+def test_no_index_offers_a_build_with_progress(fresh_settings: Settings, open_page) -> None:
+    page = open_page(fresh_settings)
+    assert "No index yet" in page.info[0].value and "python -m qa build" in page.info[0].value
+    assert not page.chat_input
+    page.button(key="build").click().run()
+    assert not page.exception
+    assert any("Index updated: 2 added" in success.value for success in page.success)
+    assert marked(ask(page, SEED_QUESTION))
+
+
+def test_empty_corpus_says_how_to_add_articles(tmp_path: Path, open_page) -> None:
+    (tmp_path / "corpus").mkdir()
+    page = open_page(Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index"))
+    assert "No articles yet" in page.info[0].value
+    assert page.sidebar.file_uploader
+
+
+def test_upload_adds_a_searchable_document_at_once(built_settings: Settings, open_page) -> None:
+    page = open_page(built_settings)
+    page.file_uploader[0].set_value(("../Harbour notes.txt", LIGHTHOUSE.encode(), "text/plain")).run()
+    page.button(key="add-files").click().run()
+    assert not page.exception
+    assert any("1 added" in success.value for success in page.success)
+    assert (built_settings.corpus_dir / "Harbour-notes.txt").is_file()  # a safe name, inside the corpus
+    assert "Harbour notes" in "\n".join(element.value for element in page.sidebar.markdown)
+
+    ask(page, "what colour was the lighthouse painted")
+    assert passage_sources(page)[0].startswith("Elmsby Gazette")
+    assert any("painted bright green" in sentence for sentence in marked(page))
+
+
+def test_unreadable_upload_is_reported_and_not_kept(built_settings: Settings, open_page) -> None:
+    page = open_page(built_settings)
+    page.file_uploader[0].set_value(("broken.pdf", b"%PDF-1.4 not really a pdf", "application/pdf")).run()
+    page.button(key="add-files").click().run()
+    assert any("Could not read" in warning.value and "not added" in warning.value for warning in page.warning)
+    assert not (built_settings.corpus_dir / "broken.pdf").exists()
+
+
+def test_remove_drops_the_document_from_corpus_and_index(built_settings: Settings, open_page) -> None:
+    doc_id = "trackpersia-2021-11-20-drones-iran-proxies.txt"
+    page = open_page(built_settings)
+    page.button(key=f"remove-{doc_id}").click().run()
+    assert not page.exception
+    assert any("1 removed" in success.value for success in page.success)
+    assert not (built_settings.corpus_dir / doc_id).exists()
+    assert f"remove-{doc_id}" not in [button.key for button in page.button]
+    assert not any("Track Persia" in source for source in passage_sources(ask(page, SEED_QUESTION)))
+
+
+def test_a_build_from_the_command_line_is_picked_up_without_restart(built_settings: Settings,
+                                                                    embedder: Embedder, open_page) -> None:
+    page = open_page(built_settings)
+    (built_settings.corpus_dir / "harbour.txt").write_text(LIGHTHOUSE)
+    sync(built_settings, embedder)  # what `python -m qa build` does
+    page.run()
+    assert "Harbour notes" in "\n".join(element.value for element in page.sidebar.markdown)
+
+
+def test_download_is_offered_once_a_question_is_asked(seed_settings: Settings, open_page) -> None:
+    page = open_page(seed_settings)
+    assert not page.get("download_button")
+    ask(page, SEED_QUESTION)
+    assert page.get("download_button")
+
