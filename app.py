@@ -24,7 +24,7 @@ from qa.errors import BuildLockedError
 from qa.export import (
     answers_markdown, escape_html, escape_markdown, highlight_html, passage_html, relevance, source_details,
 )
-from qa.indexer import corpus_files
+from qa.indexer import corpus_files, last_report
 
 EXAMPLES = (
     "who was suspected of the Kadhimi attack",
@@ -231,17 +231,23 @@ def index_facts(retriever: qa.Retriever, settings: qa.Settings, embedder: qa.Emb
 
 
 def document_list(retriever: qa.Retriever, settings: qa.Settings, embedder: qa.Embedder) -> None:
-    """Every indexed document with its source and size, each with a remove button."""
+    """Every indexed document with its source and size, then the corpus files the last build could not
+    index (still in the corpus folder), each with a remove button."""
     documents = retriever.documents()
+    report = last_report(settings.index_dir) or qa.SyncReport()
+    skipped = [(doc_id, f"Not indexed: {reason}") for doc_id, reason in report.failed]
+    skipped += [(doc_id, f"Not indexed: same content as {original}") for doc_id, original in report.duplicates]
+    skipped = [(doc_id, why) for doc_id, why in skipped if (settings.corpus_dir / doc_id).is_file()]
     with st.expander(f"Documents ({len(documents)})"):
-        for doc in documents:
-            st.markdown(f'<div class="qa-title">{escape_html(doc.title or doc.doc_id)}</div>'
-                        f'<div class="qa-meta">{escape_html(doc.publisher or "Unknown publisher")} · '
-                        f'{escape_html(doc.date or "no date")} · {doc.chunks} passages</div>',
-                        unsafe_allow_html=True)
-            if st.button("Remove", key=f"remove-{doc.doc_id}", icon=":material/delete:", type="tertiary",
+        rows = [(doc.doc_id, doc.title or doc.doc_id,
+                 f"{doc.publisher or 'Unknown publisher'} · {doc.date or 'no date'} · {doc.chunks} passages")
+                for doc in documents]
+        for doc_id, title, details in rows + [(doc_id, doc_id, why) for doc_id, why in skipped]:
+            st.markdown(f'<div class="qa-title">{escape_html(title)}</div>'
+                        f'<div class="qa-meta">{escape_html(details)}</div>', unsafe_allow_html=True)
+            if st.button("Remove", key=f"remove-{doc_id}", icon=":material/delete:", type="tertiary",
                          help="Moves the file to the corpus's .removed folder and drops it from the index"):
-                finish(remove_document(doc.doc_id, settings, embedder))
+                finish(remove_document(doc_id, settings, embedder))
 
 
 def uploader(settings: qa.Settings, embedder: qa.Embedder) -> None:

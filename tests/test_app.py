@@ -218,3 +218,11 @@ def test_download_is_offered_once_a_question_is_asked(seed_settings: Settings, o
     ask(page, SEED_QUESTION)
     assert page.get("download_button")
 
+
+
+def test_a_file_the_build_skipped_is_listed_with_its_reason(built_settings: Settings, embedder: Embedder,
+                                                            open_page) -> None:
+    (built_settings.corpus_dir / "scan.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    sync(built_settings, embedder)
+    sidebar = "\n".join(element.value for element in open_page(built_settings).sidebar.markdown)
+    assert "scan.pdf" in sidebar and "Not indexed:" in sidebar
