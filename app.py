@@ -37,7 +37,7 @@ MODES = {
     "bm25": ("Exact words", "Like a keyword search; good for names"),
 }
 BUSY = ("Another build of the index is running (perhaps `python -m qa build` in a terminal). "
-        "Wait for it to finish, then press **Refresh**.")
+        "Wait for it to finish, then try again.")
 STYLE = """<style>
 .qa-text { line-height: 1.6; overflow-wrap: anywhere; }
 .qa-text mark { background: #fde68a; padding: 0 .1em; border-radius: 3px; }
@@ -97,14 +97,15 @@ def open_retriever(settings: qa.Settings, embedder: qa.Embedder) -> qa.Retriever
 
 # --- actions that change the index: each shows its progress, then reruns the page with notices ---
 
-def sync_visibly(settings: qa.Settings, embedder: qa.Embedder, label: str,
-                 rebuild: bool = False) -> tuple[qa.SyncReport | None, list[Notice]]:
-    """Run `qa.sync` with its stages and embedding progress on screen; never waits behind another build."""
+def sync_visibly(settings: qa.Settings, embedder: qa.Embedder, label: str, rebuild: bool = False,
+                 uploaded: Sequence[str] = ()) -> tuple[qa.SyncReport | None, list[Notice]]:
+    """Run `qa.sync` with its stages and embedding progress on screen, and say what it did (see
+    `describe`); never waits behind another build. The report is None when the sync could not run."""
     with st.status(label, expanded=True) as status:
         bar = st.progress(0.0, text="Reading the corpus…")
 
         def stage(message: str) -> None:
-            status.update(label=f"{label}: {message[0].lower()}{message[1:]}…")
+            status.update(label=f"{label}: {message}…")
 
         def progress(done: int, total: int) -> None:
             bar.progress(done / total, text=f"Embedded {done:,} of {total:,} passages")
@@ -118,7 +119,7 @@ def sync_visibly(settings: qa.Settings, embedder: qa.Embedder, label: str,
             status.update(label="The index could not be updated", state="error")
             return None, [("error", f"The index could not be updated: {escape_markdown(str(error))}")]
         status.update(label="Index updated", state="complete")
-    return report, describe(report)
+    return report, describe(report, uploaded)
 
 
 def describe(report: qa.SyncReport, uploaded: Sequence[str] = ()) -> list[Notice]:
@@ -131,7 +132,8 @@ def describe(report: qa.SyncReport, uploaded: Sequence[str] = ()) -> list[Notice
         notices = [("success", "The index is up to date.")]
     for doc_id, reason in report.failed:
         fate = "It was not added." if doc_id in uploaded else "It was skipped; fix or remove the file."
-        notices.append(("warning", f"Could not read **{escape_markdown(doc_id)}**: {escape_markdown(reason)}. {fate}"))
+        notices.append(("warning", f"Could not read **{escape_markdown(doc_id)}**: "
+                                   f"{escape_markdown(reason)}. {fate}"))
     for doc_id, original in report.duplicates:
         notices.append(("info", f"**{escape_markdown(doc_id)}** has the same content as "
                                 f"**{escape_markdown(original)}**, so it is indexed once."))
@@ -153,9 +155,9 @@ def add_uploads(files: Sequence[tuple[str, bytes]], settings: qa.Settings, embed
             notices.append(("warning", escape_markdown(str(error))))
     if not saved:
         return notices
-    report, outcome = sync_visibly(settings, embedder, f"Adding {len(saved)} file{'s' * (len(saved) > 1)}")
+    label = f"Adding {len(saved)} file{'s' * (len(saved) > 1)}"
+    report, outcome = sync_visibly(settings, embedder, label, uploaded=saved)
     if report is not None:
-        outcome = describe(report, uploaded=saved)
         for doc_id, _ in report.failed:
             if doc_id in saved:
                 remove_file(doc_id, settings.corpus_dir)
@@ -371,6 +373,7 @@ def session_tools(turns: list[Turn]) -> None:
 
 
 def show_notices(notices: list[Notice]) -> None:
+    """The outcome of the last action (kept across its rerun), as success/info/warning/error boxes."""
     for kind, message in notices:
         getattr(st, kind)(message)
 
