@@ -14,6 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from qa import Embedder, Settings, sync
+from qa.indexer import build_lock
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 SEED_QUESTION = "who was suspected of the Kadhimi attack"
@@ -161,6 +162,15 @@ def test_no_index_offers_a_build_with_progress(fresh_settings: Settings, open_pa
     assert not page.exception
     assert any("Index updated: 2 added" in success.value for success in page.success)
     assert marked(ask(page, SEED_QUESTION))
+
+
+def test_a_build_already_running_is_reported_not_waited_for(fresh_settings: Settings, open_page) -> None:
+    page = open_page(fresh_settings)
+    with build_lock(fresh_settings.index_dir):  # as `python -m qa build` holds it while it runs
+        page.button(key="build").click().run()
+    assert not page.exception
+    assert any("Another build of the index is running" in info.value for info in page.info)
+    assert page.button(key="build")  # still offered, for when the other build is done
 
 
 def test_empty_corpus_says_how_to_add_articles(tmp_path: Path, open_page) -> None:
