@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+# "torch" (sentence-transformers) or "onnx" (int8 onnxruntime); see qa.embedding.
+DEFAULT_BACKEND = "torch"
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,8 @@ class Settings:
     `model` is a local path or a model name; "" means the bundled all-MiniLM-L6-v2.
     `chunk_tokens` counts word pieces of the model's tokenizer (its window is 256 with [CLS]/[SEP]).
     `faiss_factory` is a FAISS index-factory string: "Flat" (exact) or e.g. "HNSW32".
+    `faiss_search` sets search-time parameters of an approximate index, e.g. "efSearch=128" or "nprobe=16".
+    `backend` computes the embeddings: "torch" or "onnx" (int8, recorded in the index's model id).
     """
 
     corpus_dir: Path = Path("corpus")
@@ -24,20 +28,27 @@ class Settings:
     chunk_tokens: int = 200
     overlap_tokens: int = 40
     faiss_factory: str = "Flat"
+    faiss_search: str = ""
+    backend: str = DEFAULT_BACKEND
     max_file_bytes: int = 20_000_000
     max_question_chars: int = 2_000
     k: int = 5
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        """Defaults, then `QA_CORPUS_DIR`, `QA_INDEX_DIR`, `QA_MODEL`, then explicit overrides (None ignored)."""
+        """Defaults, then `QA_CORPUS_DIR`, `QA_INDEX_DIR`, `QA_MODEL`, `QA_BACKEND`, then explicit overrides.
+
+        An override of None is ignored.
+        """
         settings = cls()
         env = {
             "corpus_dir": os.environ.get("QA_CORPUS_DIR"),
             "index_dir": os.environ.get("QA_INDEX_DIR"),
             "model": os.environ.get("QA_MODEL"),
+            "backend": os.environ.get("QA_BACKEND"),
         }
-        values = {key: value for key, value in {**env, **overrides}.items() if value is not None}
+        values = {key: value for key, value in env.items() if value is not None}
+        values.update({key: value for key, value in overrides.items() if value is not None})
         for key in ("corpus_dir", "index_dir"):
             if key in values:
                 values[key] = Path(values[key])
