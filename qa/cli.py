@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_build(args: argparse.Namespace, settings: Settings) -> int:
-    report = _sync(settings, Embedder(settings.model), rebuild=args.rebuild)
+    report = _sync(settings, Embedder(settings.model, backend=settings.backend), rebuild=args.rebuild)
     return 1 if report.failed and not (report.changed or report.unchanged) else 0
 
 
@@ -102,13 +102,13 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
 def run_add(args: argparse.Namespace, settings: Settings) -> int:
     for path in add_paths(args.paths, settings.corpus_dir):
         print(f"copied {path}")
-    _sync(settings, Embedder(settings.model))
+    _sync(settings, Embedder(settings.model, backend=settings.backend))
     return 0
 
 
 def run_remove(args: argparse.Namespace, settings: Settings) -> int:
     print(f"moved {args.doc_id} to {remove_file(args.doc_id, settings.corpus_dir)}")
-    _sync(settings, Embedder(settings.model))
+    _sync(settings, Embedder(settings.model, backend=settings.backend))
     return 0
 
 

@@ -66,7 +66,7 @@ class Retriever:
         """Open the current generation in `index_dir`; loads the model unless an Embedder is given."""
         settings = replace(settings or Settings.from_env(), index_dir=Path(index_dir))
         generation = Generation(current_generation(settings.index_dir))
-        return cls(generation, embedder or Embedder(settings.model), settings)
+        return cls(generation, embedder or Embedder(settings.model, backend=settings.backend), settings)
 
     def is_current(self) -> bool:
         """False once a newer build has replaced the generation this retriever reads."""

@@ -1,0 +1,115 @@
+"""The embedding backends on the real bundled model: torch and int8 onnx agree, never mix in one index."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import Embedder, Retriever, Settings, sync
+from qa.errors import IndexMismatchError, QAError
+from qa.onnx_backend import ONNX_TAG
+from tests.conftest import REPO, SEED_QUESTION
+
+PASSAGES = [
+    SEED_QUESTION,
+    "Saker falcons nest on the limestone cliffs above Duhok every spring.",
+    "Local rangers counted forty breeding pairs this year, up from thirty-one.",
+    (REPO / "corpus" / "middleeasteye-2021-11-28-betrayed-by-iran.txt").read_text()[:1500],
+]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="module")
+def torch_embedder() -> Embedder:
+    return Embedder(backend="torch")
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(cache_dir: Path) -> Embedder:
+    return Embedder(backend="onnx", cache_dir=cache_dir)
+
+
+def test_onnx_vectors_are_close_to_torch_vectors(torch_embedder: Embedder, onnx_embedder: Embedder) -> None:
+    expected, got = torch_embedder.encode(PASSAGES), onnx_embedder.encode(PASSAGES)
+    assert got.shape == expected.shape == (len(PASSAGES), 384) and got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cosines = (got * expected).sum(axis=1)
+    assert cosines.min() > 0.98, cosines
+    # the same ranking: the falcon question is closest to the falcon sentences under both backends
+    query = "where do falcons breed"
+    for embedder in (torch_embedder, onnx_embedder):
+        scores = embedder.encode(PASSAGES) @ embedder.encode_query(query)[0]
+        assert int(np.argmax(scores)) == 1, scores
+
+
+def test_a_text_gets_the_same_onnx_vector_alone_or_among_others(onnx_embedder: Embedder) -> None:
+    together = onnx_embedder.encode(PASSAGES)
+    for text, vector in zip(PASSAGES, together):
+        np.testing.assert_allclose(onnx_embedder.encode_query(text)[0], vector, atol=1e-6)
+
+
+def test_both_backends_count_and_split_tokens_like_the_models_tokenizer(torch_embedder: Embedder,
+                                                                         onnx_embedder: Embedder) -> None:
+    expected = [len(ids) for ids in torch_embedder.tokenizer(PASSAGES, add_special_tokens=False)["input_ids"]]
+    assert torch_embedder.count_tokens(PASSAGES) == onnx_embedder.count_tokens(PASSAGES) == expected
+    assert onnx_embedder.max_tokens == torch_embedder.max_tokens == 254
+    long_text = PASSAGES[-1]
+    spans = onnx_embedder.split_long(long_text, 50)
+    assert spans == torch_embedder.split_long(long_text, 50)
+    assert max(onnx_embedder.count_tokens([long_text[s:e] for s, e in spans])) <= 50
+
+
+def test_the_backend_is_part_of_the_model_id(torch_embedder: Embedder, onnx_embedder: Embedder) -> None:
+    assert onnx_embedder.model_id == torch_embedder.model_id + ONNX_TAG
+    assert onnx_embedder.dimension == torch_embedder.dimension == 384
+
+
+def test_an_onnx_index_is_refused_by_a_torch_retriever_and_rebuilt_by_a_torch_sync(
+    fresh_settings: Settings, torch_embedder: Embedder, onnx_embedder: Embedder
+) -> None:
+    settings = Settings(corpus_dir=fresh_settings.corpus_dir, index_dir=fresh_settings.index_dir, backend="onnx")
+    sync(settings, onnx_embedder)
+    hits = Retriever.open(settings.index_dir, onnx_embedder, settings).search(SEED_QUESTION, k=5)
+    assert any("Kataeb Sayyid al-Shuhada is the key suspect" in hit.text for hit in hits)
+    with pytest.raises(IndexMismatchError, match=r"\+onnx-int8"):
+        Retriever.open(settings.index_dir, torch_embedder, settings)
+    report = sync(settings, torch_embedder)
+    assert report.rebuilt and Retriever.open(settings.index_dir, torch_embedder, settings).search(SEED_QUESTION)
+
+
+def test_the_onnx_export_is_made_once_and_reused(cache_dir: Path, onnx_embedder: Embedder) -> None:
+    exported = list(cache_dir.rglob("*.onnx"))
+    assert len(exported) == 1 and "int8" in exported[0].name
+    stamp = exported[0].stat().st_mtime_ns
+    again = Embedder(backend="onnx", cache_dir=cache_dir)
+    assert list(cache_dir.rglob("*.onnx")) == exported and exported[0].stat().st_mtime_ns == stamp
+    np.testing.assert_allclose(again.encode_query(SEED_QUESTION), onnx_embedder.encode_query(SEED_QUESTION))
+
+
+def test_an_onnx_query_process_never_imports_torch(cache_dir: Path, onnx_embedder: Embedder) -> None:
+    code = ("import sys; from qa import Embedder; "
+            f"e = Embedder(backend='onnx', cache_dir={str(cache_dir)!r}); e.encode_query('a question'); "
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def test_an_unknown_backend_is_refused_with_the_choices() -> None:
+    with pytest.raises(QAError, match="torch, onnx"):
+        Embedder(backend="tensorflow")
+
+
+def test_the_backend_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_BACKEND", "onnx")
+    assert Settings.from_env().backend == "onnx"
+    assert Settings.from_env(backend="torch").backend == "torch"
