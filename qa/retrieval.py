@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-import faiss
 import numpy as np
 
 from qa.answer import mark_answers
@@ -16,7 +15,7 @@ from qa.embedding import Embedder
 from qa.errors import QuestionError
 from qa.fusion import reciprocal_rank_fusion
 from qa.records import Answer, Document, Hit
-from qa.store import CURRENT, DocumentRow, Generation, current_generation
+from qa.store import CURRENT, DocumentRow, Generation, configure_faiss, current_generation, search_faiss
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +65,7 @@ class Retriever:
         """Open the current generation in `index_dir`; loads the model unless an Embedder is given."""
         settings = replace(settings or Settings.from_env(), index_dir=Path(index_dir))
         generation = Generation(current_generation(settings.index_dir))
+        configure_faiss(generation.dense, settings.faiss_search)
         return cls(generation, embedder or Embedder(settings.model, backend=settings.backend), settings)
 
     def is_current(self) -> bool:
@@ -129,8 +129,7 @@ class Retriever:
 
     def _dense(self, question: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         query = self.embedder.encode_query(question)
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed)) if allowed is not None else None
-        scores, ids = self.generation.dense.search(query, min(n, max(len(self.generation.ids), 1)), params=params)
+        scores, ids = search_faiss(self.generation.dense, query, min(n, max(len(self.generation.ids), 1)), allowed)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def _bm25(self, question: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
