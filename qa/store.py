@@ -9,7 +9,7 @@
         vectors.npy        float32 vectors, row i <-> ids.npy[i]; lets a sync reuse unchanged embeddings
         ids.npy            chunk ids in ascending order (also the BM25 row order)
         dense.faiss        IndexIDMap2 over inner product (ids = chunk ids)
-        bm25/              bm25s files
+        bm25/              bm25s files, and each chunk's terms (so a sync tokenizes only new chunks)
 
 A build writes `gen-<stamp>.tmp/`, renames it, then replaces CURRENT: readers see the old generation or
 the new one, never half of one. Old generations are removed after the switch (the previous one is kept,
@@ -220,8 +220,14 @@ def write_generation(
     np.save(tmp / "vectors.npy", vectors)
     faiss.write_index(build_faiss(vectors, ids, manifest.dimension, manifest.faiss_factory), str(tmp / "dense.faiss"))
 
-    texts = [row[0] for row in db.execute("SELECT text FROM chunks ORDER BY chunk_id")]
-    BM25Index.build(texts).save(tmp / "bm25")
+    new_texts = [chunk.text for _, chunks in add for chunk in chunks]
+    if base is None:
+        bm25 = BM25Index.build(new_texts)
+    elif base.bm25.has_terms():
+        bm25 = BM25Index.build(new_texts, base=base.bm25, keep=keep)
+    else:  # a base saved before BM25 terms were kept: tokenize all its texts once more
+        bm25 = BM25Index.build([row[0] for row in db.execute("SELECT text FROM chunks ORDER BY chunk_id")])
+    bm25.save(tmp / "bm25")
     documents = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
     db.close()
 
