@@ -80,6 +80,16 @@ class BM25Index:
         model = bm25s.BM25.load(str(folder), mmap=False) if size else bm25s.BM25()
         return cls(model, size, folder=folder)
 
+    def idf(self, terms: Sequence[str]) -> np.ndarray:
+        """Lucene's idf, log(1 + (N - df + 0.5) / (df + 0.5)), of each term over the chunks; unseen terms get df 0.
+
+        The answer marker weighs question terms by it, so a rare name counts more than a common verb.
+        """
+        vocab = self.model.vocab_dict if self.size else {}
+        indptr = np.asarray(self.model.scores["indptr"]) if self.size else np.zeros(1, dtype=np.int64)
+        df = np.array([indptr[vocab[t] + 1] - indptr[vocab[t]] if t in vocab else 0 for t in terms], dtype=np.float64)
+        return np.log1p((self.size - df + 0.5) / (df + 0.5))
+
     def search(self, query: str, n: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Positions and scores of the best `n` chunks with a positive score (and allowed by `mask`)."""
         terms = tokenize([query])[0]

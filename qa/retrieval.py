@@ -9,15 +9,19 @@ from typing import Literal
 
 import numpy as np
 
-from qa.answer import mark_answers
+from qa.answer import RERANK_DEPTH, mark_answers
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import QuestionError
-from qa.fusion import reciprocal_rank_fusion
+from qa.fusion import convex_combination
 from qa.records import Answer, Document, Hit
 from qa.store import CURRENT, DocumentRow, Generation, configure_faiss, current_generation, search_faiss
 
 logger = logging.getLogger(__name__)
+
+# Hybrid score = DENSE_WEIGHT * minmax(cosine) + (1 - DENSE_WEIGHT) * minmax(BM25) over each top-100. On SciFact
+# train (809 claims) nDCG@10: reciprocal rank fusion k=60 0.723, convex 0.50 0.729, 0.55 0.733, 0.60 0.732.
+DENSE_WEIGHT = 0.55
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
@@ -117,15 +121,21 @@ class Retriever:
         if mode in ("hybrid", "bm25"):
             rankings.append(self._bm25(question, n, allowed))
         if mode == "hybrid":
-            fused = reciprocal_rank_fusion([[chunk_id for chunk_id, _ in ranking] for ranking in rankings])
+            fused = convex_combination(dict(rankings[0]), dict(rankings[1]), weight=DENSE_WEIGHT)
         else:
             fused = rankings[0]
         return self._hits(fused[:k])
 
     def ask(self, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None) -> Answer:
-        """Search, then mark the answering sentence in each hit and pick the best one."""
-        hits = self.search(question, k=k, mode=mode, filters=filters)
-        return mark_answers(self.check_question(question), hits, self.embedder)
+        """Search, mark the answering sentence in each hit, and pick the best one.
+
+        In hybrid mode the top RERANK_DEPTH candidates are reordered by their best sentence's score
+        first (see qa.answer); dense and bm25 keep their own order, so each can be compared alone.
+        """
+        question = self.check_question(question)
+        rerank = mode == "hybrid"
+        hits = self.search(question, k=max(k, RERANK_DEPTH) if rerank else k, mode=mode, filters=filters)
+        return mark_answers(question, hits, self.embedder, self.generation.bm25.idf, k=k, rerank=rerank)
 
     def _dense(self, question: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         query = self.embedder.encode_query(question)

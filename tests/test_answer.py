@@ -1,0 +1,68 @@
+"""Answer sentences: lexical scores, answer types, marking and reranking with the real model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from qa import Embedder, Hit
+from qa.answer import answer_type, lexical_scores, mark_answers
+
+
+def flat(terms: Sequence[str]) -> np.ndarray:
+    return np.ones(len(terms))
+
+
+def hit(rank: int, score: float, text: str, title: str = "") -> Hit:
+    return Hit(rank=rank, score=score, text=text, chunk_id=rank, doc_id=f"d{rank}", title=title, publisher="",
+               author="", date="", path="", page=None, start=0, end=len(text))
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [("When did the attack happen?", "date"), ("How many drones were there?", "number"),
+     ("Who leads the investigation?", "name"), ("What kind of drone was it?", "")],
+)
+def test_answer_type(question: str, kind: str) -> None:
+    assert answer_type(question) == kind
+
+
+def test_lexical_scores_count_question_terms_pairs_and_type() -> None:
+    # the first sentence holds every content term of the question, in order, and a number
+    scores = lexical_scores("How many drones were shot down?",
+                            ["Two drones were shot down.", "The drones flew.", "Nothing here."], flat)
+    assert scores[0] > scores[1] > scores[2] == 0.0
+
+
+def test_rare_terms_weigh_more() -> None:
+    weights = lambda terms: np.array([5.0 if term == "qaani" else 1.0 for term in terms])  # noqa: E731
+    scores = lexical_scores("who did qaani meet", ["qaani spoke", "they did meet"], weights)
+    assert scores[0] > scores[1]
+
+
+def test_mark_answers_marks_the_answering_sentence_and_reranks(embedder: Embedder) -> None:
+    hits = [
+        hit(1, 0.9, "The weather was fine. Markets rose on Monday."),
+        hit(2, 0.8, "Drones Report\nThe drone attack was carried out by three quadcopters. It was night.",
+            title="Drones Report"),
+    ]
+    answer = mark_answers("How many quadcopters carried out the drone attack?", hits, embedder, flat, k=2,
+                          rerank=True)
+    assert [h.doc_id for h in answer.hits] == ["d2", "d1"]
+    assert [h.rank for h in answer.hits] == [1, 2]
+    assert answer.best.doc_id == "d2"
+    assert answer.text == "The drone attack was carried out by three quadcopters."
+
+
+def test_mark_answers_without_rerank_keeps_the_order_and_k(embedder: Embedder) -> None:
+    hits = [hit(1, 0.9, "Markets rose."), hit(2, 0.8, "Three drones attacked."), hit(3, 0.1, "Rain fell.")]
+    answer = mark_answers("How many drones attacked?", hits, embedder, flat, k=2)
+    assert [h.doc_id for h in answer.hits] == ["d1", "d2"]
+    assert answer.best.doc_id == "d2"
+
+
+def test_no_hits_no_answer(embedder: Embedder) -> None:
+    answer = mark_answers("anything?", [], embedder, flat)
+    assert answer.best is None and not answer.confident
