@@ -1,4 +1,4 @@
-"""The command line: `python -m qa build | ask | add | remove | info`. Each verb is a thin call of the library."""
+"""The command line: `python -m qa build | ask | add | remove | info | eval`. Each verb is a thin call of the library."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from qa.config import Settings
 from qa.corpus import add_paths, remove_file
 from qa.embedding import Embedder
 from qa.errors import QAError
+from qa.evaluation import benchmark, write_results
 from qa.indexer import SyncReport, last_report, sync
 from qa.retrieval import MODES, Filters, Retriever
 
@@ -57,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = verbs.add_parser("info", parents=[common], help="show the index: model, documents, chunks, built when")
     info.add_argument("--json", action="store_true", help="print JSON")
+
+    evaluate = verbs.add_parser(
+        "eval", parents=[common], help="measure retrieval and answers on a BEIR-format benchmark set",
+        description="Index the set with this pipeline (cached; --index overrides the cache folder), run every mode "
+                    "and write eval-<set>.json and .md. Example: python -m qa eval data/scifact")
+    evaluate.add_argument("data_dir", help="folder with corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
+    evaluate.add_argument("--split", default="test", help="qrels split to score (default test; tune on train)")
+    evaluate.add_argument("--out", default="benchmarks/results", help="where to write the results")
+    evaluate.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "qa-eval-cache"),
+                          help="folder of cached benchmark indexes, one per set and chunk setting")
+    evaluate.add_argument("--no-calibrate", action="store_true", help="skip the no-answer threshold calibration")
     return parser
 
 
@@ -161,4 +176,16 @@ def _sync(settings: Settings, embedder: Embedder, rebuild: bool = False) -> Sync
     return report
 
 
-VERBS = {"build": run_build, "ask": run_ask, "add": run_add, "remove": run_remove, "info": run_info}
+def run_eval(args: argparse.Namespace, settings: Settings) -> int:
+    name = Path(args.data_dir).resolve().name
+    index_dir = Path(args.index) if args.index else (
+        Path(args.cache) / f"{name}-{settings.chunk_tokens}-{settings.overlap_tokens}-{settings.backend}")
+    report = benchmark(args.data_dir, replace(settings, index_dir=index_dir),
+                       Embedder(settings.model, backend=settings.backend), split=args.split,
+                       calibrate=not args.no_calibrate)
+    for path in write_results(report, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+VERBS = {"build": run_build, "ask": run_ask, "add": run_add, "remove": run_remove, "info": run_info, "eval": run_eval}

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -179,9 +179,7 @@ def sync(
                 logger.warning("skipped %s", error)
                 report.failed.append((doc_id, error.reason))
                 continue
-            chunks = chunk_document(doc, embedder.count_tokens, settings.chunk_tokens, settings.overlap_tokens,
-                                    embedder.split_long)
-            add.append((doc, chunks))
+            add.append((doc, chunk(doc, settings, embedder)))
             (report.updated if doc_id in indexed else report.added).append(doc_id)
         remove = set(report.removed) | set(report.updated)
 
@@ -190,26 +188,60 @@ def sync(
             save_report(settings.index_dir, report)
             return report
 
-        texts = [chunk.text for _, chunks in add for chunk in chunks]
-        tell(f"Embedding {len(texts)} passages")
-        vectors = embedder.encode(texts, progress=progress) if texts else np.zeros((0, embedder.dimension), np.float32)
-        report.chunks_embedded = len(texts)
-
-        tell("Writing the index")
-        manifest = Manifest(
-            model=embedder.model_id,
-            dimension=embedder.dimension,
-            chunk_tokens=settings.chunk_tokens,
-            overlap_tokens=settings.overlap_tokens,
-            faiss_factory=settings.faiss_factory,
-        )
-        folder = write_generation(settings.index_dir, manifest, base, remove, add, vectors)
+        report.chunks_embedded = sum(len(chunks) for _, chunks in add)
+        folder = embed_and_write(settings, embedder, add, base, remove, progress, tell)
         report.generation = folder.name
         if base is not None:
             base.close()
         save_report(settings.index_dir, report)
         logger.info("index %s: %s", folder, report.summary())
         return report
+
+
+def chunk(doc: Document, settings: Settings, embedder: Embedder) -> list[Chunk]:
+    """The document's chunks with the configured size and overlap, counted in the model's word pieces."""
+    return chunk_document(doc, embedder.count_tokens, settings.chunk_tokens, settings.overlap_tokens,
+                          embedder.split_long)
+
+
+def embed_and_write(
+    settings: Settings,
+    embedder: Embedder,
+    add: list[tuple[Document, list[Chunk]]],
+    base: Generation | None = None,
+    remove: set[str] | None = None,
+    progress: Progress | None = None,
+    stage: Stage | None = None,
+) -> Path:
+    """Embed the chunks of `add` and write a new generation (`base` - `remove` + `add`); returns its folder."""
+    tell = stage or (lambda message: logger.info(message))
+    texts = [piece.text for _, chunks in add for piece in chunks]
+    tell(f"Embedding {len(texts)} passages")
+    vectors = embedder.encode(texts, progress=progress) if texts else np.zeros((0, embedder.dimension), np.float32)
+    tell("Writing the index")
+    manifest = Manifest(
+        model=embedder.model_id,
+        dimension=embedder.dimension,
+        chunk_tokens=settings.chunk_tokens,
+        overlap_tokens=settings.overlap_tokens,
+        faiss_factory=settings.faiss_factory,
+    )
+    return write_generation(settings.index_dir, manifest, base, remove or set(), add, vectors)
+
+
+def build_from_documents(
+    settings: Settings, embedder: Embedder, documents: Sequence[Document], progress: Progress | None = None
+) -> Path:
+    """A fresh index generation in `settings.index_dir` from documents already in memory; returns its folder.
+
+    For benchmark sets (see qa.evaluation): the same chunk, embed and write path as `sync`, without a
+    corpus folder, replacing whatever index was there.
+    """
+    if settings.chunk_tokens > embedder.max_tokens:
+        raise QAError(f"chunk_tokens {settings.chunk_tokens} exceeds the model's window of {embedder.max_tokens}")
+    with build_lock(settings.index_dir):
+        return embed_and_write(settings, embedder, [(doc, chunk(doc, settings, embedder)) for doc in documents],
+                               progress=progress)
 
 
 def save_report(index_dir: Path, report: SyncReport) -> None:
