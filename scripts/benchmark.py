@@ -1,0 +1,620 @@
+"""Benchmark of the index on real text: build, re-sync, query latency, FAISS index types, memory, cold start.
+
+Usage:
+    PYTHONPATH=. python scripts/benchmark.py /work/shared/eval/scifact [--backend onnx] [--out benchmarks/results]
+
+DATA is a BEIR-format folder (`corpus.jsonl`, `queries.jsonl`); each document is written as one Markdown file
+(title in the front matter) and indexed by the project's own pipeline. What is measured:
+
+- build: chunks/s of a full build (`sync` from scratch, model loaded and warmed up) next to the bare model
+  encode rate on the very same chunks in the same run, their ratio, the time of each build stage, peak
+  memory and index size on disk per chunk.
+- re-sync: `sync` after adding one held-out document to the built index (repeated), split into the
+  document's encode time and everything else; plus one `python -m qa build` run (process start and model
+  load included).
+- query: warm latency of `Retriever.search` (dense, BM25, hybrid), one query at a time, at each size, and of
+  its parts (query embedding, FAISS, BM25, fusion, SQLite fetch). Sizes above the real chunk count reuse real
+  chunks under new document ids, with their vectors perturbed (Gaussian noise, sigma 0.025 per dimension,
+  renormalized: cosine about 0.9 to the original) so that no two vectors are equal.
+- faiss: recall@10 of approximate index types against exact search at one size, their build time and
+  single-query latency.
+- memory: resident memory of a fresh process after loading the model, then a generation, then warm queries.
+- cold start: `python -m qa ask` on the bundled seed corpus, from process start to the printed answer.
+
+The machine is described in the results (CPU, cores, load average before and after): the timings are only
+as quiet as the machine was. Runs in about 10-15 minutes on 2 cores with the onnx backend. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from qa.config import DEFAULT_BACKEND, Settings  # noqa: E402
+from qa.embedding import Embedder  # noqa: E402
+from qa.fusion import reciprocal_rank_fusion  # noqa: E402
+from qa.indexer import sync  # noqa: E402
+from qa.records import Chunk, Document  # noqa: E402
+from qa.retrieval import Retriever  # noqa: E402
+from qa.store import (  # noqa: E402
+    Generation, Manifest, build_faiss, configure_faiss, current_generation, search_faiss, write_generation,
+)
+
+SEED_QUESTION = "who was suspected of the Kadhimi attack"
+HELD_OUT = 4  # documents kept out of the build: three timed re-syncs in-process, one through the CLI
+NOISE_SIGMA = 0.025
+MODES = ("dense", "bm25", "hybrid")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", type=Path, help="BEIR-format folder with corpus.jsonl and queries.jsonl")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=("torch", "onnx"))
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--work", type=Path, help="scratch folder (default: a new temporary one, removed after)")
+    parser.add_argument("--docs", type=int, default=0, help="index only the first N documents (default: all)")
+    parser.add_argument("--sizes", default="1000,10000,100000,1000000", help="index sizes for query latency")
+    parser.add_argument("--queries", type=int, default=200, help="timed queries per mode and size")
+    parser.add_argument("--factory-size", type=int, default=100_000, help="size for the FAISS index types")
+    parser.add_argument("--factories", default="HNSW32:efSearch=64;HNSW32:efSearch=128;"
+                                               "IVF1024,Flat:nprobe=8;IVF1024,Flat:nprobe=32",
+                        help="FAISS index types to compare with exact search: FACTORY:SEARCH_PARAMS;...")
+    parser.add_argument("--compare-backends", action="store_true",
+                        help="instead: nDCG@10 and vector agreement of the torch and onnx backends on DATA's test "
+                             "queries (embeds every chunk with both; about 10 minutes for SciFact)")
+    args = parser.parse_args(argv)
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="qa-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results: dict = {"machine": machine(), "backend": args.backend, "data": str(args.data)}
+    if args.compare_backends:
+        try:
+            results.update(compare_backends(args.data, work))
+        finally:
+            if not args.work:
+                shutil.rmtree(work, ignore_errors=True)
+        results["machine"]["load_end"] = [round(x, 2) for x in os.getloadavg()]
+        results["total_s"] = round(time.perf_counter() - started, 1)
+        save(results, args.out, "bench-backends", render_comparison)
+        return 0
+    try:
+        say(f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
+            f"load {results['machine']['load_start']}; backend {args.backend}; scratch {work}")
+        documents, held_out = write_corpus(args.data, work / "corpus", args.docs)
+        questions = read_queries(args.data)
+        settings = Settings(corpus_dir=work / "corpus", index_dir=work / "index", backend=args.backend)
+        load_start = time.perf_counter()
+        embedder = Embedder(backend=args.backend)
+        results["model_load_s"] = round(time.perf_counter() - load_start, 2)
+
+        results["build"] = bench_build(settings, embedder, documents)
+        results["resync"] = bench_resync(settings, embedder, held_out)
+        real = real_chunks(settings.index_dir)
+        sizes = [int(size) for size in args.sizes.split(",") if size]
+        memory_size = 100_000 if 100_000 in sizes else max(sizes)
+        results["query"] = bench_queries(work, real, sizes, embedder, settings, questions, args.queries, memory_size)
+        results["faiss"] = bench_factories(real, args.factory_size, parse_factories(args.factories), embedder,
+                                           questions)
+        results["memory"] = bench_memory(work / f"size-{memory_size}", memory_size, args.backend, questions)
+        results["cold_start"] = bench_cold_start(work, embedder, args.backend)
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    results["machine"]["load_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["total_s"] = round(time.perf_counter() - started, 1)
+    save(results, args.out, "bench", render)
+    return 0
+
+
+# --- the measurements -------------------------------------------------------------------------------------
+
+def bench_build(settings: Settings, embedder: Embedder, documents: int) -> dict:
+    """A full build timed by stage, then the bare model encode on the same chunks."""
+    say(f"build: {documents} documents from scratch")
+    # warm-up, so neither timing below pays for the runtime's first allocations
+    embedder.encode([path.read_text()[:1500] for path in sorted(settings.corpus_dir.iterdir())[:64]])
+    marks: list[tuple[float, str]] = []
+    start = time.perf_counter()
+    report = sync(settings, embedder, rebuild=True, stage=lambda message: marks.append((time.perf_counter(), message)))
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    stages = stage_times(marks, start + seconds)
+
+    generation = Generation(current_generation(settings.index_dir))
+    texts = [row[0] for row in generation.db.execute("SELECT text FROM chunks ORDER BY chunk_id")]
+    files = {path.relative_to(generation.path).as_posix(): path.stat().st_size
+             for path in generation.path.rglob("*") if path.is_file()}
+    generation.close()
+    chunks = report.chunks_embedded
+    say(f"  {chunks} chunks in {seconds:.1f} s = {chunks / seconds:.1f} chunks/s; stages {stages}")
+
+    bare_start = time.perf_counter()
+    bare_encode(embedder, texts)
+    bare = time.perf_counter() - bare_start
+    say(f"  bare encode of the same {len(texts)} chunks: {bare:.1f} s = {len(texts) / bare:.1f} chunks/s; "
+        f"build/bare = {bare / seconds:.3f}")
+    return {
+        "documents": documents, "chunks": chunks, "seconds": round(seconds, 2),
+        "chunks_per_s": round(chunks / seconds, 2),
+        "bare_encode_seconds": round(bare, 2), "bare_chunks_per_s": round(len(texts) / bare, 2),
+        "ratio": round(bare / seconds, 3), "stages_s": stages, "peak_rss_mb": round(peak_mb, 1),
+        "disk_bytes": sum(files.values()), "disk_bytes_per_chunk": round(sum(files.values()) / chunks, 1),
+        "disk_bytes_by_file": dict(sorted(files.items())),
+    }
+
+
+def bench_resync(settings: Settings, embedder: Embedder, held_out: list[Path]) -> dict:
+    """Add one held-out document at a time to the built index and time the sync; the last one through the CLI."""
+    runs = []
+    for path in held_out[:-1]:
+        shutil.copy(path, settings.corpus_dir / path.name)
+        marks: list[tuple[float, str]] = []
+        start = time.perf_counter()
+        report = sync(settings, embedder, stage=lambda message: marks.append((time.perf_counter(), message)))
+        seconds = time.perf_counter() - start
+        stages = stage_times(marks, start + seconds)
+        assert report.added == [path.name] and not report.rebuilt, report.summary()
+        encode = stages.get("Embedding", 0.0)
+        runs.append({"seconds": round(seconds, 3), "encode_s": encode, "other_s": round(seconds - encode, 3),
+                     "chunks": report.chunks_embedded, "stages_s": stages})
+        say(f"re-sync +1 document ({report.chunks_embedded} chunks): {seconds:.2f} s, of which encode {encode:.2f} s")
+    indexed = len(report.unchanged) + 1
+
+    shutil.copy(held_out[-1], settings.corpus_dir / held_out[-1].name)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "qa", "build", "--corpus", str(settings.corpus_dir), "--index",
+                    str(settings.index_dir)], check=True, cwd=REPO, env=child_env(settings.backend),
+                   capture_output=True)
+    cli = time.perf_counter() - start
+    say(f"re-sync through `python -m qa build` (process start and model load included): {cli:.2f} s")
+    return {"indexed_documents": indexed, "runs": runs,
+            "median_other_s": round(statistics.median(run["other_s"] for run in runs), 3),
+            "median_seconds": round(statistics.median(run["seconds"] for run in runs), 3),
+            "cli_seconds": round(cli, 2)}
+
+
+def bench_queries(work: Path, real: tuple[list[tuple[Document, list[Chunk]]], np.ndarray], sizes: list[int],
+                  embedder: Embedder, settings: Settings, questions: list[str], count: int, keep: int) -> dict:
+    """Warm latency of each mode at each size, one query at a time, with the time of each part.
+
+    Each size's generation is removed after its queries, except the one of size `keep` (the memory probe's).
+    """
+    out = {}
+    for size in sizes:
+        folder = work / f"size-{size}"
+        start = time.perf_counter()
+        make_generation(folder, real, size, embedder, settings.faiss_factory)
+        made = time.perf_counter() - start
+        retriever = Retriever.open(folder, embedder, replace(settings, index_dir=folder))
+        for question in questions[:20]:  # warm-up: caches, lazy pages, thread pools
+            for mode in MODES:
+                retriever.search(question, k=10, mode=mode)
+        times: dict[str, list[float]] = {mode: [] for mode in MODES}
+        parts: dict[str, list[float]] = {part: [] for part in ("embed", "faiss", "bm25", "fusion", "fetch")}
+        for question in questions[20 : 20 + count]:
+            for mode in MODES:  # interleaved, so background load spreads evenly over the modes
+                start = time.perf_counter()
+                retriever.search(question, k=10, mode=mode)
+                times[mode].append(time.perf_counter() - start)
+            time_parts(retriever, question, parts)
+        retriever.generation.close()
+        out[str(size)] = {
+            "generation_write_s": round(made, 1),
+            **{mode: percentiles(values) for mode, values in times.items()},
+            "parts_ms": {part: percentiles(values) for part, values in parts.items()},
+        }
+        say(f"query at {size:,} chunks (written in {made:.0f} s): "
+            + "; ".join(f"{mode} p50 {out[str(size)][mode]['p50']} p95 {out[str(size)][mode]['p95']} ms"
+                        for mode in MODES)
+            + " | parts p50: " + ", ".join(f"{p} {v['p50']}" for p, v in out[str(size)]["parts_ms"].items()))
+        if size != keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
+def time_parts(retriever: Retriever, question: str, parts: dict[str, list[float]]) -> None:
+    """Time the pieces a hybrid search is made of, each called the way `search` calls it."""
+    generation = retriever.generation
+    clock = time.perf_counter
+    t0 = clock()
+    query = retriever.embedder.encode_query(question)
+    t1 = clock()
+    _, ids = search_faiss(generation.dense, query, 100)
+    t2 = clock()
+    positions, _ = generation.bm25.search(question, 100)
+    t3 = clock()
+    fused = reciprocal_rank_fusion([ids[0].tolist(), generation.ids[positions].tolist()])
+    t4 = clock()
+    generation.chunk_rows(chunk_id for chunk_id, _ in fused[:10])
+    t5 = clock()
+    for part, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+        parts[part].append(seconds)
+
+
+def bench_factories(real: tuple[list[tuple[Document, list[Chunk]]], np.ndarray], size: int,
+                    factories: list[tuple[str, str]], embedder: Embedder, questions: list[str]) -> dict:
+    """Recall@10 of approximate FAISS index types against exact search, build time and single-query latency."""
+    import faiss
+
+
+    _, vectors = grown(real, size)
+    ids = np.arange(len(vectors), dtype=np.int64)
+    queries = embedder.encode(questions[:300])
+    exact = build_faiss(vectors, ids, vectors.shape[1], "Flat")
+    configure_faiss(exact, "")
+    truth = [set(search_faiss(exact, q[None, :], 10)[1][0].tolist()) for q in queries]
+    out: dict = {"size": size, "types": []}
+    built: dict[str, tuple[faiss.Index, float]] = {}
+    for factory, params in [("Flat", ""), *factories]:
+        if factory not in built:
+            start = time.perf_counter()
+            built[factory] = (build_faiss(vectors, ids, vectors.shape[1], factory), time.perf_counter() - start)
+        index, build_s = built[factory]
+        configure_faiss(index, params)
+        latencies, recall = [], []
+        for query, expected in zip(queries, truth):
+            start = time.perf_counter()
+            found = search_faiss(index, query[None, :], 10)[1][0]
+            latencies.append(time.perf_counter() - start)
+            recall.append(len(expected.intersection(found.tolist())) / 10)
+        row = {"factory": factory, "params": params, "build_s": round(build_s, 1),
+               "recall_at_10": round(float(np.mean(recall)), 4), "latency_ms": percentiles(latencies),
+               "bytes": int(faiss.serialize_index(index).nbytes)}
+        out["types"].append(row)
+        say(f"faiss {factory} {params} at {size:,}: recall@10 {row['recall_at_10']}, "
+            f"p50 {row['latency_ms']['p50']} ms, p95 {row['latency_ms']['p95']} ms, built in {row['build_s']} s")
+    return out
+
+
+MEMORY_PROBE = """
+import json, sys, time
+def rss():
+    return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) / 1024
+from qa import Embedder, Retriever, Settings
+before = rss()
+embedder = Embedder(backend=sys.argv[2])
+model = rss()
+retriever = Retriever.open(sys.argv[1], embedder, Settings(index_dir=sys.argv[1], backend=sys.argv[2]))
+opened = rss()
+for question in json.loads(sys.argv[3]):
+    for mode in ("dense", "bm25", "hybrid"):
+        retriever.search(question, k=10, mode=mode)
+print(json.dumps({"python_mb": before, "model_mb": model, "opened_mb": opened, "warm_mb": rss()}))
+"""
+
+
+def bench_memory(folder: Path, size: int, backend: str, questions: list[str]) -> dict:
+    """Resident memory of a fresh process: after the model, after opening the generation, after warm queries."""
+    result = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(folder), backend, json.dumps(questions[:100])],
+                            check=True, cwd=REPO, env=child_env(backend), capture_output=True, text=True)
+    rss = json.loads(result.stdout.strip().splitlines()[-1])
+    raw = size * 384 * 4 / 2**20
+    index = rss["warm_mb"] - rss["model_mb"]
+    out = {"size": size, **{k: round(v, 1) for k, v in rss.items()}, "raw_vectors_mb": round(raw, 1),
+           "index_mb": round(index, 1), "index_over_raw": round(index / raw, 3)}
+    say(f"memory at {size:,} chunks: model {rss['model_mb'] - rss['python_mb']:.0f} MB; index after warm queries "
+        f"{index:.0f} MB = {index / raw:.2f} x raw vectors ({raw:.0f} MB)")
+    return out
+
+
+COLD_PROBE = """
+import sys, time
+from qa.cli import main
+if main(sys.argv[1:]) != 0:
+    sys.exit("no answer")
+print(f"@answered {time.time()}")
+"""
+
+
+def bench_cold_start(work: Path, embedder: Embedder, backend: str) -> dict:
+    """From process start to the printed answer of `python -m qa ask` on the bundled seed corpus (3 runs)."""
+    corpus, index = work / "seed-corpus", work / "seed-index"
+    shutil.copytree(REPO / "corpus", corpus, ignore=shutil.ignore_patterns(".*"))
+    sync(Settings(corpus_dir=corpus, index_dir=index, backend=backend), embedder)
+    runs = []
+    for _ in range(3):
+        start = time.time()
+        result = subprocess.run([sys.executable, "-c", COLD_PROBE, "ask", SEED_QUESTION, "--index", str(index),
+                                 "--corpus", str(corpus)], check=True, cwd=REPO, env=child_env(backend),
+                                capture_output=True, text=True)
+        answered = float(result.stdout.rsplit("@answered ", 1)[1])
+        runs.append(answered - start)
+    say(f"cold start to first answer: {', '.join(f'{run:.2f}' for run in runs)} s")
+    return {"runs_s": [round(run, 2) for run in runs], "median_s": round(statistics.median(runs), 2)}
+
+
+def compare_backends(data: Path, work: Path) -> dict:
+    """Both backends on the same chunks of a BEIR set: vector agreement, dense top-10 overlap, nDCG@10.
+
+    Each backend gets its own generation written through the store, searched by `Retriever.search` over
+    the set's test queries; chunk hits count for their document once, at its best rank.
+    """
+    from qa.chunking import chunk_document
+    from qa.evaluation import document_ranking, load_beir, ndcg_at_k
+
+    beir = load_beir(data, split="test")
+    embedders = {"torch": Embedder(backend="torch"), "onnx": Embedder(backend="onnx")}
+    counter = embedders["onnx"]
+    defaults = Settings()
+    add = [(doc, chunk_document(doc, counter.count_tokens, defaults.chunk_tokens, defaults.overlap_tokens,
+                                counter.split_long)) for doc in beir.documents]
+    texts = [chunk.text for _, chunks in add for chunk in chunks]
+    say(f"compare backends: {len(beir.documents)} documents, {len(texts)} chunks, {len(beir.queries)} queries")
+    vectors, out = {}, {"documents": len(beir.documents), "chunks": len(texts), "queries": len(beir.queries)}
+    top10 = {}
+    for name, embedder in embedders.items():
+        start = time.perf_counter()
+        vectors[name] = embedder.encode(texts)
+        rate = len(texts) / (time.perf_counter() - start)
+        folder = work / f"eval-{name}"
+        manifest = Manifest(model=embedder.model_id, dimension=embedder.dimension, chunk_tokens=defaults.chunk_tokens,
+                            overlap_tokens=defaults.overlap_tokens, faiss_factory=defaults.faiss_factory)
+        write_generation(folder, manifest, None, set(), add, vectors[name])
+        retriever = Retriever.open(folder, embedder, replace(defaults, index_dir=folder, backend=name))
+        scores = {"encode_chunks_per_s": round(rate, 1)}
+        for mode in ("dense", "hybrid"):
+            hits = {query.query_id: retriever.search(query.text, k=100, mode=mode) for query in beir.queries}
+            run = {qid: document_ranking(hit.doc_id for hit in found) for qid, found in hits.items()}
+            scores[f"ndcg10_{mode}"] = round(ndcg_at_k(beir.qrels, run, 10), 4)
+            if mode == "dense":
+                top10[name] = {qid: {hit.chunk_id for hit in found[:10]} for qid, found in hits.items()}
+        retriever.generation.close()
+        out[name] = scores
+        say(f"  {name}: {rate:.1f} chunks/s; nDCG@10 dense {scores['ndcg10_dense']}, hybrid {scores['ndcg10_hybrid']}")
+    cosines = (vectors["torch"] * vectors["onnx"]).sum(axis=1)
+    overlap = [len(top10["torch"][qid] & top10["onnx"][qid]) / 10 for qid in top10["torch"]]
+    out["agreement"] = {"mean_cosine": round(float(cosines.mean()), 4), "min_cosine": round(float(cosines.min()), 4),
+                        "p01_cosine": round(float(np.percentile(cosines, 1)), 4),
+                        "dense_top10_overlap": round(float(np.mean(overlap)), 4)}
+    out["delta"] = {mode: round(out["onnx"][f"ndcg10_{mode}"] - out["torch"][f"ndcg10_{mode}"], 4)
+                    for mode in ("dense", "hybrid")}
+    say(f"  agreement {out['agreement']}; onnx - torch nDCG@10 {out['delta']}")
+    return out
+
+
+# --- building blocks -------------------------------------------------------------------------------------
+
+def write_corpus(data: Path, folder: Path, limit: int) -> tuple[int, list[Path]]:
+    """One Markdown file per BEIR document (title in the front matter); the last HELD_OUT kept aside."""
+    folder.mkdir(parents=True)
+    aside = folder.parent / "held-out"
+    aside.mkdir()
+    with open(data / "corpus.jsonl") as handle:
+        rows = [json.loads(line) for line in handle]
+    rows = rows[: limit + HELD_OUT] if limit else rows
+    held = []
+    for number, row in enumerate(rows):
+        title = " ".join(row.get("title", "").split())
+        body = f"---\ntitle: {title}\n---\n{title}\n\n{row['text']}\n" if title else row["text"] + "\n"
+        target = (aside if number >= len(rows) - HELD_OUT else folder) / f"{row['_id']}.md"
+        target.write_text(body)
+        if target.parent == aside:
+            held.append(target)
+    return len(rows) - HELD_OUT, held
+
+
+def read_queries(data: Path) -> list[str]:
+    with open(data / "queries.jsonl") as handle:
+        return [json.loads(line)["text"] for line in handle]
+
+
+def bare_encode(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    """The model's own encode (sentence-transformers sorts by length itself), without the Embedder around it."""
+    if embedder.backend == "onnx":
+        return embedder.model.encode(texts)
+    return embedder.model.encode(texts, batch_size=embedder.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
+
+
+def real_chunks(index_dir: Path) -> tuple[list[tuple[Document, list[Chunk]]], np.ndarray]:
+    """The built index's documents with their chunks, and their vectors in the same order."""
+    generation = Generation(current_generation(index_dir))
+    position = {int(chunk_id): row for row, chunk_id in enumerate(generation.ids)}
+    all_vectors = np.asarray(generation.vectors())
+    docs, rows = [], []
+    for doc_row in generation.documents():
+        document = generation.document(doc_row.doc_id)
+        chunk_rows = generation.db.execute(
+            "SELECT chunk_id, ordinal, start, end, page, tokens, text FROM chunks WHERE doc_id = ? ORDER BY ordinal",
+            (doc_row.doc_id,)).fetchall()
+        chunks = [Chunk(doc_row.doc_id, r["ordinal"], r["start"], r["end"], r["text"], r["page"], r["tokens"])
+                  for r in chunk_rows]
+        docs.append((document, chunks))
+        rows += [position[r["chunk_id"]] for r in chunk_rows]
+    generation.close()
+    return docs, all_vectors[rows]
+
+
+def grown(real: tuple[list[tuple[Document, list[Chunk]]], np.ndarray], size: int,
+          ) -> tuple[list[tuple[Document, list[Chunk]]], np.ndarray]:
+    """`size` chunks: the real ones, then copies under new document ids with perturbed vectors."""
+    docs, vectors = real
+    out_docs, total, copy = [], 0, 0
+    while total < size:
+        for document, chunks in docs:
+            take = chunks[: size - total]
+            if not take:
+                break
+            if copy:
+                doc_id = f"{document.doc_id}~{copy}"
+                document = replace(document, doc_id=doc_id, content_hash=f"{document.content_hash}~{copy}")
+                take = [Chunk(doc_id, c.ordinal, c.start, c.end, c.text, c.page, c.tokens) for c in take]
+            out_docs.append((document, take))
+            total += len(take)
+        copy += 1
+    # each pass takes the documents in order, so row i is a copy of real row i % len(vectors)
+    out = vectors[np.arange(size) % len(vectors)]
+    rng = np.random.default_rng(0)
+    for first in range(len(vectors), size, 100_000):  # in blocks: the float64 noise of 1M rows is 3 GB
+        block = out[first : first + 100_000]
+        block += rng.normal(0, NOISE_SIGMA, block.shape).astype(np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+    return out_docs, out
+
+
+def make_generation(folder: Path, real: tuple[list[tuple[Document, list[Chunk]]], np.ndarray], size: int,
+                    embedder: Embedder, factory: str) -> None:
+    """Write a generation of `size` chunks through the store's own write path."""
+    add, vectors = grown(real, size)
+    manifest = Manifest(model=embedder.model_id, dimension=embedder.dimension, chunk_tokens=200, overlap_tokens=40,
+                        faiss_factory=factory)
+    write_generation(folder, manifest, None, set(), add, vectors)
+
+
+def parse_factories(spec: str) -> list[tuple[str, str]]:
+    """"HNSW32:efSearch=64;IVF1024,Flat:nprobe=8" -> [("HNSW32", "efSearch=64"), ("IVF1024,Flat", "nprobe=8")]."""
+    return [tuple(item.partition(":")[::2]) for item in spec.split(";") if item]
+
+
+def stage_times(marks: list[tuple[float, str]], end: float) -> dict[str, float]:
+    """Seconds spent in each stage reported by `sync`, keyed by the stage message's first word."""
+    ends = [t for t, _ in marks[1:]] + [end]
+    return {message.split()[0]: round(stop - t, 3) for (t, message), stop in zip(marks, ends)}
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    """p50/p95/p99/mean in milliseconds."""
+    ms = np.array(seconds) * 1000
+    return {"n": len(ms), "p50": round(float(np.percentile(ms, 50)), 2), "p95": round(float(np.percentile(ms, 95)), 2),
+            "p99": round(float(np.percentile(ms, 99)), 2), "mean": round(float(ms.mean()), 2)}
+
+
+def child_env(backend: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "QA_BACKEND": backend, "HF_HUB_OFFLINE": "1"}
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    memory = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    packages = ("numpy", "faiss-cpu", "bm25s", "onnxruntime", "torch", "sentence-transformers", "tokenizers")
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(memory / 2**20, 1),
+            "load_start": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
+            "packages": {name: metadata.version(name) for name in packages},
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def save(results: dict, out: Path, prefix: str, renderer: Callable[[dict], str]) -> None:
+    """Write <prefix>-<stamp>.json and .md into `out`, and print the Markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    markdown = renderer(results)
+    (out / f"{name}.md").write_text(markdown)
+    print("\n" + markdown)
+    print(f"saved {out / name}.json and .md")
+
+
+def machine_line(r: dict) -> str:
+    m = r["machine"]
+    return (f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; Python {m['python']}; "
+            + ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+            + f". Load average (1/5/15 min) at start {m['load_start']}, at end {m['load_end']} "
+            "(other jobs share these cores when it is above 0.5).")
+
+
+def render_comparison(r: dict) -> str:
+    """The backend comparison as a Markdown report."""
+    a = r["agreement"]
+    lines = [f"# Embedding backends compared {r['machine']['date']}", "", machine_line(r), "",
+             f"`{r['data']}`: {r['documents']} documents, {r['chunks']} chunks, {r['queries']} test queries; "
+             f"whole run {r['total_s']} s.", "",
+             "| backend | encode chunks/s | nDCG@10 dense | nDCG@10 hybrid |", "| --- | ---: | ---: | ---: |"]
+    for name in ("torch", "onnx"):
+        b = r[name]
+        lines.append(f"| {name} | {b['encode_chunks_per_s']} | {b['ndcg10_dense']} | {b['ndcg10_hybrid']} |")
+    lines += ["", f"onnx - torch nDCG@10: dense {r['delta']['dense']}, hybrid {r['delta']['hybrid']}. "
+              f"Chunk vectors: mean cosine {a['mean_cosine']}, 1st percentile {a['p01_cosine']}, min "
+              f"{a['min_cosine']}; dense top-10 chunks shared {a['dense_top10_overlap']}.", ""]
+    return "\n".join(lines)
+
+
+def render(r: dict) -> str:
+    """The results as a Markdown report."""
+    m, b, s = r["machine"], r["build"], r["resync"]
+    lines = [
+        f"# Benchmark {m['date']}",
+        "",
+        machine_line(r),
+        f"Backend `{r['backend']}`; data `{r['data']}`; model load {r['model_load_s']} s; whole run {r['total_s']} s.",
+        "",
+        "## Build",
+        "",
+        "| documents | chunks | build s | build chunks/s | bare encode chunks/s | build / bare | peak RSS MB "
+        "| disk bytes/chunk |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| {b['documents']} | {b['chunks']} | {b['seconds']} | {b['chunks_per_s']} | {b['bare_chunks_per_s']} "
+        f"| {b['ratio']} | {b['peak_rss_mb']} | {b['disk_bytes_per_chunk']} |",
+        "",
+        "Stages (s): " + ", ".join(f"{k} {v}" for k, v in b["stages_s"].items())
+        + ". On disk per chunk: " + ", ".join(f"{k} {v / b['chunks']:.0f} B" for k, v in b["disk_bytes_by_file"].items()
+                                              if v > 10 * b["chunks"]) + ".",
+        "",
+        "## Re-sync after adding one document",
+        "",
+        f"Index of {s['indexed_documents']} documents. In-process `sync` (model loaded):",
+        "",
+        "| chunks | total s | encode s | everything else s |",
+        "| ---: | ---: | ---: | ---: |",
+        *[f"| {run['chunks']} | {run['seconds']} | {run['encode_s']} | {run['other_s']} |" for run in s["runs"]],
+        "",
+        f"Through `python -m qa build` (process start, imports, model load included): {s['cli_seconds']} s.",
+        "",
+        "## Query latency (ms), warm, one query at a time, k=10",
+        "",
+        "Sizes above the real chunk count reuse real chunks with perturbed vectors (see the script).",
+        "",
+        "| chunks | dense p50 / p95 / p99 | BM25 p50 / p95 / p99 | hybrid p50 / p95 / p99 "
+        "| embed | FAISS | BM25 | fusion | fetch |",
+        "| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for size, q in r["query"].items():
+        cells = [" / ".join(str(q[mode][p]) for p in ("p50", "p95", "p99")) for mode in MODES]
+        parts = [f"{q['parts_ms'][p]['p50']}" for p in ("embed", "faiss", "bm25", "fusion", "fetch")]
+        lines.append(f"| {int(size):,} | " + " | ".join(cells) + " | " + " | ".join(parts) + " |")
+    lines += ["", "Parts are p50 of each step of a hybrid search (100 candidates each).", "",
+              f"## FAISS index types at {r['faiss']['size']:,} chunks", "",
+              "| factory | search params | recall@10 vs exact | p50 ms | p95 ms | build s | MB |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for row in r["faiss"]["types"]:
+        lines.append(f"| {row['factory']} | {row['params'] or '-'} | {row['recall_at_10']} | "
+                     f"{row['latency_ms']['p50']} | {row['latency_ms']['p95']} | {row['build_s']} | "
+                     f"{row['bytes'] / 2**20:.0f} |")
+    mem, cold = r["memory"], r["cold_start"]
+    lines += ["", "## Memory of a loaded index", "",
+              f"{mem['size']:,} chunks, fresh process (RSS MB): Python + imports {mem['python_mb']}, + model "
+              f"{mem['model_mb']}, + generation opened {mem['opened_mb']}, after 100 warm queries per mode "
+              f"{mem['warm_mb']}. Index = {mem['index_mb']} MB = {mem['index_over_raw']} x the raw vectors "
+              f"({mem['raw_vectors_mb']} MB).", "",
+              "## Cold start", "",
+              f"`python -m qa ask` on the seed index, process start to printed answer: {cold['runs_s']} s "
+              f"(median {cold['median_s']} s).", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
