@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
-# "torch" (sentence-transformers) or "onnx" (int8 onnxruntime); see qa.embedding.
-DEFAULT_BACKEND = "torch"
+# "onnx" (int8 onnxruntime, 3-5x the encode rate of "torch" here, same SciFact nDCG@10) or "torch"; see qa.embedding.
+DEFAULT_BACKEND = "onnx"
 
 
 @dataclass(frozen=True)
