@@ -39,10 +39,12 @@ def test_ask_with_source_filter(seed_settings: Settings, capsys: pytest.CaptureF
     assert hits and {hit["publisher"] for hit in hits} == {"Track Persia"}
 
 
-def test_info_lists_documents_and_model(seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+def test_info_lists_documents_and_model(seed_settings: Settings, embedder: Embedder,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", "--json", *args_for(seed_settings)]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["manifest"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert info["manifest"]["model"] == embedder.model_id
+    assert info["manifest"]["model"].startswith("sentence-transformers/all-MiniLM-L6-v2")
     assert {doc["publisher"] for doc in info["documents"]} == {"Middle East Eye", "Track Persia"}
     assert main(["info", *args_for(seed_settings)]) == 0
     assert "built:" in capsys.readouterr().out
