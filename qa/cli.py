@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "qa-eval-cache"),
                           help="folder of cached benchmark indexes, one per set and chunk setting")
     evaluate.add_argument("--no-calibrate", action="store_true", help="skip the no-answer threshold calibration")
+    evaluate.add_argument("--every", type=int, default=1, help="score every n-th query only (default 1: all)")
     return parser
 
 
@@ -182,7 +183,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.cache) / f"{name}-{settings.chunk_tokens}-{settings.overlap_tokens}-{settings.backend}")
     report = benchmark(args.data_dir, replace(settings, index_dir=index_dir),
                        Embedder(settings.model, backend=settings.backend), split=args.split,
-                       calibrate=not args.no_calibrate)
+                       calibrate=not args.no_calibrate, every=args.every)
     for path in write_results(report, args.out):
         print(f"wrote {path}")
     return 0
