@@ -9,9 +9,9 @@ DATA is a BEIR-format folder (`corpus.jsonl`, `queries.jsonl`); each document is
 - build: chunks/s of a full build (`sync` from scratch, model loaded and warmed up) next to the bare model
   encode rate on the very same chunks in the same run, their ratio, the time of each build stage, peak
   memory and index size on disk per chunk.
-- re-sync: `sync` after adding one held-out document to the built index (repeated), split into the
-  document's encode time and everything else; plus one `python -m qa build` run (process start and model
-  load included).
+- re-sync: `sync` after adding one held-out document (three times) to the built index and to an index of
+  1,000 of its documents, split into the document's encode time and everything else; plus one
+  `python -m qa build` run (process start and model load included).
 - query: warm latency of `Retriever.search` (dense, BM25, hybrid), one query at a time, at each size, and of
   its parts (query embedding, FAISS, BM25, fusion, SQLite fetch). Sizes above the real chunk count reuse real
   chunks under new document ids, with their vectors perturbed (Gaussian noise, sigma 0.025 per dimension,
@@ -108,8 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["model_load_s"] = round(time.perf_counter() - load_start, 2)
 
         results["build"] = bench_build(settings, embedder, documents)
-        results["resync"] = bench_resync(settings, embedder, held_out)
         real = real_chunks(settings.index_dir)
+        results["resync"] = bench_resync(settings, embedder, held_out, real)
         sizes = [int(size) for size in args.sizes.split(",") if size]
         memory_size = 100_000 if 100_000 in sizes else max(sizes)
         results["query"] = bench_queries(work, real, sizes, embedder, settings, questions, args.queries, memory_size)
@@ -163,10 +163,41 @@ def bench_build(settings: Settings, embedder: Embedder, documents: int) -> dict:
     }
 
 
-def bench_resync(settings: Settings, embedder: Embedder, held_out: list[Path]) -> dict:
-    """Add one held-out document at a time to the built index and time the sync; the last one through the CLI."""
+def bench_resync(settings: Settings, embedder: Embedder, held_out: list[Path],
+                 real: tuple[list[tuple[Document, list[Chunk]]], np.ndarray]) -> dict:
+    """Time syncs that add one held-out document each: to the built index, then to one of its first 1,000.
+
+    The 1,000-document index is written from the built one's chunks and vectors (nothing re-embedded), with
+    a corpus folder of the same files, so the sync sees them unchanged. The last held-out document is
+    added to the built index through `python -m qa build` (process start, imports, model load included).
+    """
+    out = {"full": resync_runs(settings, embedder, held_out[:-1])}
+    shutil.copy(held_out[-1], settings.corpus_dir / held_out[-1].name)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "qa", "build", "--corpus", str(settings.corpus_dir), "--index",
+                    str(settings.index_dir)], check=True, cwd=REPO, env=child_env(settings.backend),
+                   capture_output=True)
+    out["cli_seconds"] = round(time.perf_counter() - start, 2)
+    say(f"re-sync through `python -m qa build` (process start and model load included): {out['cli_seconds']} s")
+
+    docs, vectors = real
+    small = replace(settings, corpus_dir=settings.corpus_dir.with_name("corpus-1000"),
+                    index_dir=settings.index_dir.with_name("index-1000"))
+    small.corpus_dir.mkdir()
+    lengths = [len(chunks) for _, chunks in docs[:1000]]
+    for document, _ in docs[:1000]:
+        shutil.copy(settings.corpus_dir / document.doc_id, small.corpus_dir / document.doc_id)
+    manifest = Manifest(model=embedder.model_id, dimension=embedder.dimension, chunk_tokens=small.chunk_tokens,
+                        overlap_tokens=small.overlap_tokens, faiss_factory=small.faiss_factory)
+    write_generation(small.index_dir, manifest, None, set(), docs[:1000], vectors[: sum(lengths)])
+    out["1000"] = resync_runs(small, embedder, held_out[:-1])
+    return out
+
+
+def resync_runs(settings: Settings, embedder: Embedder, paths: list[Path]) -> dict:
+    """Copy each file into the corpus and time the sync that indexes it."""
     runs = []
-    for path in held_out[:-1]:
+    for path in paths:
         shutil.copy(path, settings.corpus_dir / path.name)
         marks: list[tuple[float, str]] = []
         start = time.perf_counter()
@@ -175,22 +206,13 @@ def bench_resync(settings: Settings, embedder: Embedder, held_out: list[Path]) -
         stages = stage_times(marks, start + seconds)
         assert report.added == [path.name] and not report.rebuilt, report.summary()
         encode = stages.get("Embedding", 0.0)
-        runs.append({"seconds": round(seconds, 3), "encode_s": encode, "other_s": round(seconds - encode, 3),
-                     "chunks": report.chunks_embedded, "stages_s": stages})
-        say(f"re-sync +1 document ({report.chunks_embedded} chunks): {seconds:.2f} s, of which encode {encode:.2f} s")
-    indexed = len(report.unchanged) + 1
-
-    shutil.copy(held_out[-1], settings.corpus_dir / held_out[-1].name)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "qa", "build", "--corpus", str(settings.corpus_dir), "--index",
-                    str(settings.index_dir)], check=True, cwd=REPO, env=child_env(settings.backend),
-                   capture_output=True)
-    cli = time.perf_counter() - start
-    say(f"re-sync through `python -m qa build` (process start and model load included): {cli:.2f} s")
-    return {"indexed_documents": indexed, "runs": runs,
-            "median_other_s": round(statistics.median(run["other_s"] for run in runs), 3),
-            "median_seconds": round(statistics.median(run["seconds"] for run in runs), 3),
-            "cli_seconds": round(cli, 2)}
+        indexed = len(report.unchanged)
+        runs.append({"documents": indexed, "chunks": report.chunks_embedded, "seconds": round(seconds, 3),
+                     "encode_s": encode, "other_s": round(seconds - encode, 3), "stages_s": stages})
+        say(f"re-sync of {indexed:,} documents +1 ({report.chunks_embedded} chunks): {seconds:.2f} s, "
+            f"of which encode {encode:.2f} s")
+    return {"runs": runs, "median_seconds": round(statistics.median(run["seconds"] for run in runs), 3),
+            "median_other_s": round(statistics.median(run["other_s"] for run in runs), 3)}
 
 
 def bench_queries(work: Path, real: tuple[list[tuple[Document, list[Chunk]]], np.ndarray], sizes: list[int],
@@ -574,13 +596,15 @@ def render(r: dict) -> str:
         "",
         "## Re-sync after adding one document",
         "",
-        f"Index of {s['indexed_documents']} documents. In-process `sync` (model loaded):",
+        "In-process `sync` (model loaded), one held-out document at a time:",
         "",
-        "| chunks | total s | encode s | everything else s |",
-        "| ---: | ---: | ---: | ---: |",
-        *[f"| {run['chunks']} | {run['seconds']} | {run['encode_s']} | {run['other_s']} |" for run in s["runs"]],
+        "| documents indexed | chunks added | total s | encode s | everything else s |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+        *[f"| {run['documents']:,} | {run['chunks']} | {run['seconds']} | {run['encode_s']} "
+          f"| {run['other_s']} |" for key in ("1000", "full") for run in s[key]["runs"]],
         "",
-        f"Through `python -m qa build` (process start, imports, model load included): {s['cli_seconds']} s.",
+        f"Adding one to the full index through `python -m qa build` (process start, imports, model load "
+        f"included): {s['cli_seconds']} s.",
         "",
         "## Query latency (ms), warm, one query at a time, k=10",
         "",
