@@ -399,7 +399,7 @@ def markdown(report: Mapping) -> str:
         f"({report['backend']}).",
         f"{report['documents']:,} documents as {report['chunks']:,} passages of at most {s['chunk_tokens']} word pieces "
         f"(overlap {s['overlap_tokens']}), FAISS {s['faiss_factory']}, hybrid dense weight {s['dense_weight']}; "
-        f"{report['queries']:,} queries" + (f" (every {report['every']}th of the split)" if report["every"] > 1 else "")
+        f"{report['queries']:,} queries" + (f" (one in {report['every']} of the split)" if report["every"] > 1 else "")
         + f". Index built or reused in {report['index_seconds']} s; the whole run took {report['total_seconds']:.0f} s.",
         "",
         "| mode | nDCG@10 | MRR@10 | R@1 | R@5 | R@10 | R@100 | seconds | p50 ms | p95 ms |",
