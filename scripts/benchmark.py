@@ -38,7 +38,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from importlib import metadata
@@ -83,21 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "queries (embeds every chunk with both; 10-20 minutes for SciFact on 2 cores)")
     args = parser.parse_args(argv)
 
-    work = args.work or Path(tempfile.mkdtemp(prefix="qa-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results: dict = {"machine": machine(), "backend": args.backend, "data": str(args.data)}
-    if args.compare_backends:
-        try:
+    with scratch_folder(args.work) as work:
+        if args.compare_backends:
             results.update(compare_backends(args.data, work))
-        finally:
-            if not args.work:
-                shutil.rmtree(work, ignore_errors=True)
-        results["machine"]["load_end"] = [round(x, 2) for x in os.getloadavg()]
-        results["total_s"] = round(time.perf_counter() - started, 1)
-        save(results, args.out, "bench-backends", render_comparison)
-        return 0
-    try:
+            return finish(results, started, args.out, "bench-backends", render_comparison)
         say(f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
             f"load {results['machine']['load_start']}; backend {args.backend}; scratch {work}")
         documents, held_out = write_corpus(args.data, work / "corpus", args.docs)
@@ -117,12 +109,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                                            questions)
         results["memory"] = bench_memory(work / f"size-{memory_size}", memory_size, args.backend, questions)
         results["cold_start"] = bench_cold_start(work, embedder, args.backend)
+    return finish(results, started, args.out, "bench", render)
+
+
+@contextmanager
+def scratch_folder(work: Path | None) -> Iterator[Path]:
+    """`work` if given (kept afterwards), else a new temporary folder removed when the block ends."""
+    folder = work or Path(tempfile.mkdtemp(prefix="qa-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
     finally:
-        if not args.work:
-            shutil.rmtree(work, ignore_errors=True)
+        if not work:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def finish(results: dict, started: float, out: Path, prefix: str, renderer: Callable[[dict], str]) -> int:
+    """Stamp the end load and total time on the results, save them, and return the exit code."""
     results["machine"]["load_end"] = [round(x, 2) for x in os.getloadavg()]
     results["total_s"] = round(time.perf_counter() - started, 1)
-    save(results, args.out, "bench", render)
+    save(results, out, prefix, renderer)
     return 0
 
 
