@@ -1,15 +1,18 @@
 """Marks, inside each hit, the sentence that best answers the question; extractive, never invents text.
 
-A sentence's score adds to its MiniLM cosine with the question how much of the question it states in words:
-the idf-weighted share of the question's (stemmed) terms it contains, the share of the question's term
-pairs it contains in order, and whether it holds the kind of thing the question asks for (a date for
-"when", a number for "how many", a name for "who"). The same scores rerank the hybrid candidates in
-`Retriever.ask`: a passage whose best sentence states the question's facts moves up.
+Each hit is run through the model once, for its contextual word-piece vectors (`Embedder.encode_tokens`).
+A sentence's score adds up:
+- the cosine of the question's vector with the mean of the sentence's piece vectors;
+- how much of the question it states in words: the idf-weighted share of the question's (stemmed) terms
+  it contains, the share of the question's term pairs it contains in order, and whether it holds the kind
+  of thing the question asks for (a date for "when", a number for "how many", a name for "who");
+- its token match (`token_match`): for each important word piece of the question, its best cosine with
+  a piece of the sentence (ColBERT-style late interaction on MiniLM's own vectors).
+The same scores, plus the token match of the whole passage, rerank the hybrid candidates in
+`Retriever.ask`: a passage that states the question's facts moves up.
 
-Measured on SQuAD (squad-public, benchmarks/results/eval-squad-public.md, 1,519 questions): the top
-passage's marked sentence contains an answer string for 0.860 of gold-first questions (0.75 with the
-cosine alone, in a scratch run on the same chunks); reranking the hybrid top 10 raised gold-paragraph
-Recall@1 from 0.793 to 0.838 and Recall@5 from 0.962 to 0.965. On SciFact it leaves nDCG@10 at 0.725.
+Measured on SQuAD (squad-public, every 3rd question held out from the 2/3 the weights were chosen on;
+benchmarks/results/eval-squad-public.md): see the README's results table.
 """
 
 from __future__ import annotations
@@ -35,8 +38,14 @@ NO_ANSWER_THRESHOLD = 0.92
 LEXICAL_WEIGHT = 1.0  # idf-weighted share of question terms in the sentence
 PAIR_WEIGHT = 0.5  # share of the question's consecutive term pairs found in the sentence
 TYPE_WEIGHT = 0.2  # the sentence holds what the question's wh-word asks for
+SENTENCE_MATCH_WEIGHT = 1.0  # token match (`token_match`) of the question against the sentence's word pieces
 RERANK_WEIGHT = 1.0  # a candidate's fused score plus this times its best sentence's score
-RERANK_DEPTH = 10  # hybrid candidates the sentence scores may reorder
+PASSAGE_MATCH_WEIGHT = 2.0  # plus this times the token match of the question against the whole passage
+RERANK_DEPTH = 20  # hybrid candidates the sentence scores may reorder
+
+# Words that say what kind of answer is wanted (see `answer_type`), not what it is about: a sentence does not
+# answer "who was suspected" better for containing "who". bm25s's English stop words keep them.
+QUESTION_WORDS = frozenset(tokenize(["who whom whose what when where which why how"])[0])
 
 _DATE = re.compile(
     r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|september|october|"
@@ -80,7 +89,7 @@ def _holds_type(kind: str, question: str, sentence: str) -> bool:
 def lexical_scores(question: str, sentences: Sequence[str], weights: TermWeights) -> np.ndarray:
     """Per sentence: LEXICAL_WEIGHT * idf-share of question terms + PAIR_WEIGHT * pair share + TYPE_WEIGHT * type."""
     terms = tokenize([question, *sentences])
-    asked, said = terms[0], terms[1:]
+    asked, said = [term for term in terms[0] if term not in QUESTION_WORDS], terms[1:]
     unique = list(dict.fromkeys(asked))
     idf = dict(zip(unique, weights(unique))) if unique else {}
     total = sum(idf.values()) or 1.0
@@ -98,36 +107,75 @@ def lexical_scores(question: str, sentences: Sequence[str], weights: TermWeights
 
 def mark_answers(question: str, hits: Sequence[Hit], embedder: Embedder, weights: TermWeights,
                  k: int | None = None, rerank: bool = False) -> Answer:
-    """Score every sentence of every hit (one encode call), mark each hit's best, keep `k` hits.
+    """Score every sentence of every hit (one model run per hit), mark each hit's best, keep `k` hits.
 
-    With `rerank`, hits are reordered by score + RERANK_WEIGHT * best sentence score (and renumbered)
-    before the first `k` are kept. The best answer is the highest-scoring marked sentence of those kept.
-    A line that only repeats the hit's title is not marked while the hit has another sentence.
+    With `rerank`, hits are reordered by score + RERANK_WEIGHT * best sentence score + PASSAGE_MATCH_WEIGHT *
+    token match of the whole passage (and renumbered) before the first `k` are kept. The best answer is the
+    highest-scoring marked sentence of those kept. A line that only repeats the hit's title is not marked
+    while the hit has another sentence.
     """
-    spans = [_candidate_sentences(hit) for hit in hits]
-    texts = [hit.text[s:e] for hit, own in zip(hits, spans) for s, e in own]
-    scores = np.zeros(0, dtype=np.float32)
-    if texts:
-        vectors = embedder.encode([question, *texts])
-        scores = vectors[1:] @ vectors[0] + lexical_scores(question, texts, weights)
-
-    marked, offset = [], 0
-    for hit, own in zip(hits, spans):
-        mine = scores[offset : offset + len(own)]
-        offset += len(own)
+    asked = embedder.encode_tokens([question])[0]
+    question_pieces = unit(asked.vectors)
+    importance = piece_weights(question, asked.spans, weights)
+    query = embedder.encode([question])[0]
+    marked = []
+    for hit, pieces in zip(hits, embedder.encode_tokens([hit.text for hit in hits])):
+        own = _candidate_sentences(hit)
         if not own:
-            marked.append(hit)
+            marked.append((hit, 0.0))
             continue
-        best = int(np.argmax(mine))
-        marked.append(replace(hit, answer=Sentence(start=own[best][0], end=own[best][1], score=float(mine[best]))))
+        texts = [hit.text[s:e] for s, e in own]
+        scores = lexical_scores(question, texts, weights)
+        units = unit(pieces.vectors)
+        for i, (s, e) in enumerate(own):
+            inside = (pieces.spans[:, 1] > s) & (pieces.spans[:, 0] < e) & (pieces.spans[:, 1] > pieces.spans[:, 0])
+            if inside.any():
+                scores[i] += float(unit(pieces.vectors[inside].mean(axis=0)) @ query)
+                scores[i] += SENTENCE_MATCH_WEIGHT * token_match(question_pieces, importance, units[inside])
+        best = int(np.argmax(scores))
+        sentence = Sentence(start=own[best][0], end=own[best][1], score=float(scores[best]))
+        marked.append((replace(hit, answer=sentence), token_match(question_pieces, importance, units)))
 
     if rerank:
-        rescored = sorted(marked, key=lambda hit: -(hit.score + RERANK_WEIGHT * (hit.answer.score if hit.answer else 0)))
-        marked = [replace(hit, rank=rank) for rank, hit in enumerate(rescored, start=1)]
-    marked = marked[:k] if k is not None else marked
-    best_hit = max((hit for hit in marked if hit.answer), key=lambda hit: hit.answer.score, default=None)
+        marked.sort(key=lambda pair: -(pair[0].score + RERANK_WEIGHT * (pair[0].answer.score if pair[0].answer else 0)
+                                      + PASSAGE_MATCH_WEIGHT * pair[1]))
+    kept = [replace(hit, rank=rank) if rerank else hit for rank, (hit, _) in enumerate(marked, start=1)]
+    kept = kept[:k] if k is not None else kept
+    best_hit = max((hit for hit in kept if hit.answer), key=lambda hit: hit.answer.score, default=None)
     confident = best_hit is not None and best_hit.answer.score >= NO_ANSWER_THRESHOLD
-    return Answer(question=question, hits=tuple(marked), best=best_hit, confident=confident)
+    return Answer(question=question, hits=tuple(kept), best=best_hit, confident=confident)
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    """Vectors scaled to length 1 (along the last axis)."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-9)
+
+
+def piece_weights(question: str, spans: np.ndarray, weights: TermWeights) -> np.ndarray:
+    """Per word piece of the question: the idf of the (stemmed) word it belongs to, 0 for stop words, question
+    words and punctuation; all 1 when no word has a weight (a question of such words only)."""
+    words = [match.span() for match in re.finditer(r"\w+", question)]
+    terms = [found[0] if found and found[0] not in QUESTION_WORDS else ""
+             for found in tokenize([question[s:e] for s, e in words])]
+    known = sorted({term for term in terms if term})
+    idf = dict(zip(known, weights(known))) if known else {}
+    importance = np.zeros(len(spans), dtype=np.float32)
+    for (start, end), term in zip(words, terms):
+        if term:
+            importance[(spans[:, 0] >= start) & (spans[:, 1] <= end)] = idf[term]
+    return importance if importance.sum() > 0 else np.ones(len(spans), dtype=np.float32)
+
+
+def token_match(question: np.ndarray, importance: np.ndarray, pieces: np.ndarray) -> float:
+    """For each question piece its best cosine with any of `pieces`, averaged with `importance` as weights.
+
+    This is ColBERT's late interaction ("MaxSim") on MiniLM's contextual word-piece vectors: it credits a
+    passage that says each important word of the question, or a close paraphrase of it, wherever it says it.
+    Inputs are unit vectors; 0 when either side is empty.
+    """
+    if not len(question) or not len(pieces) or importance.sum() <= 0:
+        return 0.0
+    return float((question @ pieces.T).max(axis=1) @ importance / importance.sum())
 
 
 def _candidate_sentences(hit: Hit) -> list[tuple[int, int]]:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from tokenizers import Tokenizer
 
 from qa.config import DEFAULT_BACKEND
 from qa.errors import QAError
@@ -37,6 +39,15 @@ def resolve_model(model: str) -> tuple[str, str]:
     if Path(model).exists():
         return str(Path(model)), Path(model).resolve().name
     return model, model
+
+
+@dataclass(frozen=True)
+class TokenVectors:
+    """A text's contextual word-piece vectors, as the transformer outputs them (before pooling), and each piece's
+    character span in the text. Special tokens ([CLS], [SEP]) are left out."""
+
+    vectors: np.ndarray  # (pieces, dimension) float32
+    spans: np.ndarray  # (pieces, 2) int: start and end offsets into the text
 
 
 class Embedder:
@@ -72,10 +83,12 @@ class Embedder:
         # without the per-call overhead of the Hugging Face wrapper.
         self._pieces.no_padding()
         self._pieces.no_truncation()
+        # the same tokenizer cut at the model's window, special tokens included: what encode_tokens feeds the model
+        self._window = Tokenizer.from_str(self._pieces.to_str())
+        self._window.enable_truncation(max_length=self.max_tokens + 2)
 
     def _load_torch(self) -> None:
         from sentence_transformers import SentenceTransformer
-        from tokenizers import Tokenizer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
@@ -85,8 +98,6 @@ class Embedder:
         self._pieces = Tokenizer.from_str(self.model.tokenizer.backend_tokenizer.to_str())
 
     def _load_onnx(self, cache_dir: Path | None) -> None:
-        from tokenizers import Tokenizer
-
         from qa.onnx_backend import ONNX_TAG, OnnxEncoder, cached_export, default_cache_dir, model_layout
 
         source = Path(self.source)
@@ -146,3 +157,23 @@ class Embedder:
     def encode_query(self, text: str) -> np.ndarray:
         """One normalized vector, shape (1, dimension)."""
         return self.encode([text])
+
+    def encode_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
+        """Each text's word-piece vectors with their character spans (text past the model's window is left out)."""
+        result = []
+        for encoding in self._window.encode_batch(list(texts)):
+            keep = np.array(encoding.special_tokens_mask, dtype=bool) == 0
+            vectors = self._token_vectors(encoding)[keep]
+            spans = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)[keep]
+            result.append(TokenVectors(vectors=vectors.astype(np.float32, copy=False), spans=spans))
+        return result
+
+    def _token_vectors(self, encoding: Any) -> np.ndarray:
+        if self.backend == "onnx":
+            return self.model.run(encoding, "token_embeddings")
+        import torch
+
+        with torch.inference_mode():
+            return self.model[0].auto_model(input_ids=torch.tensor([encoding.ids]),
+                                            attention_mask=torch.tensor([encoding.attention_mask])
+                                            ).last_hidden_state[0].numpy()

@@ -9,7 +9,9 @@ afterwards encoding needs only onnxruntime and the `tokenizers` library, so a qu
 without importing torch or transformers.
 
 Only models laid out as Transformer -> mean Pooling [-> Normalize] (as all-MiniLM-L6-v2) are supported;
-mean pooling and L2 normalization are part of the exported graph, so its output is the sentence vector.
+mean pooling and L2 normalization are part of the exported graph, so its first output is the sentence vector.
+Its second output is the transformer's vector for each word piece, which the answer scoring matches
+token by token (`qa.answer`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,11 +32,15 @@ from qa.errors import QAError
 
 logger = logging.getLogger(__name__)
 
-# Bump when the export below changes: older cached files are then not reused, and indexes built with them
-# (whose model id carries the version) are rebuilt rather than mixed with the new vectors.
-EXPORT_VERSION = 2
+# Bump when the exported graph changes: older cached files are then not reused. (3: word-piece vectors added
+# as a second output; the sentence vectors are computed as in 2.)
+EXPORT_VERSION = 3
+# Bump when the sentence vectors change: indexes built with older ones (their model id carries this) are
+# then rebuilt rather than mixed with the new vectors.
+VECTORS_VERSION = 2
 # Appended to the model id in the index manifest: vectors from this backend are never mixed with PyTorch ones.
-ONNX_TAG = f"+onnx-int8-v{EXPORT_VERSION}"
+ONNX_TAG = f"+onnx-int8-v{VECTORS_VERSION}"
+OUTPUTS = ("sentence_embedding", "token_embeddings")
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -85,7 +92,7 @@ def cached_export(source: Path, cache_dir: Path) -> Path:
 
 
 def export_int8(source: Path, target: Path) -> None:
-    """Export the transformer with mean pooling and normalization to ONNX, then quantize its weights to int8.
+    """Export the transformer (sentence vector and word-piece vectors) to ONNX, then quantize its weights to int8.
 
     Dynamic quantization (int8 weights per output channel, activations quantized at run time) needs no
     calibration data. Uses torch, transformers and onnx, which are needed only here.
@@ -98,19 +105,19 @@ def export_int8(source: Path, target: Path) -> None:
     transformers_logging.disable_progress_bar()
 
     class MeanPooled(torch.nn.Module):
-        """The transformer, then the mean of the token vectors under the attention mask, L2-normalized."""
+        """The transformer's token vectors and their mean under the attention mask, L2-normalized."""
 
         def __init__(self, transformer: torch.nn.Module) -> None:
             super().__init__()
             self.transformer = transformer
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                    token_type_ids: torch.Tensor) -> torch.Tensor:
+                    token_type_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             tokens = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
                                       token_type_ids=token_type_ids).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
             mean = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, p=2, dim=1)
+            return torch.nn.functional.normalize(mean, p=2, dim=1), tokens
 
     model = MeanPooled(AutoModel.from_pretrained(str(source)).eval())
     # two texts of different lengths, so neither the batch nor the sequence axis is traced as a constant
@@ -122,8 +129,9 @@ def export_int8(source: Path, target: Path) -> None:
         plain = Path(tmp) / "model.onnx"
         with torch.no_grad():
             torch.onnx.export(model, tuple(example[name] for name in INPUTS), str(plain), input_names=list(INPUTS),
-                              output_names=["sentence_embedding"],
-                              dynamic_axes={**axes, "sentence_embedding": {0: "batch"}}, opset_version=17,
+                              output_names=list(OUTPUTS),
+                              dynamic_axes={**axes, OUTPUTS[0]: {0: "batch"}, OUTPUTS[1]: {0: "batch", 1: "tokens"}},
+                              opset_version=17,
                               dynamo=False)
         quantized = Path(tmp) / "model-int8.onnx"
         root = logging.getLogger()
@@ -143,7 +151,7 @@ def _quiet_quantizer(record: logging.LogRecord) -> bool:
 
 
 class OnnxEncoder:
-    """Tokenize, run the int8 graph one text at a time, return normalized float32 sentence vectors.
+    """Tokenize, run the int8 graph one text at a time, return normalized sentence vectors or word-piece vectors.
 
     One text per run, not batches: dynamic quantization scales activations per run, so in a batch a text's
     vector depended on its batch-mates (cosine down to 0.990 against the same text alone), and single runs
@@ -172,10 +180,14 @@ class OnnxEncoder:
         """Vectors for `texts`, in order, shape (len(texts), dimension)."""
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
         for row, encoding in enumerate(self.tokenizer.encode_batch(list(texts))):
-            feed = {
-                "input_ids": np.array([encoding.ids], dtype=np.int64),
-                "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
-                "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
-            }
-            vectors[row] = self.session.run(None, {name: feed[name] for name in self.inputs})[0][0]
+            vectors[row] = self.run(encoding, OUTPUTS[0])
         return vectors
+
+    def run(self, encoding: Any, output: str) -> np.ndarray:
+        """One tokenized text through the graph: its sentence vector, or its (pieces, dimension) token vectors."""
+        feed = {
+            "input_ids": np.array([encoding.ids], dtype=np.int64),
+            "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
+            "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
+        }
+        return self.session.run([output], {name: feed[name] for name in self.inputs})[0][0]

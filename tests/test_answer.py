@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qa import Embedder, Hit
-from qa.answer import answer_type, lexical_scores, mark_answers
+from qa.answer import answer_type, lexical_scores, mark_answers, piece_weights, token_match
 
 
 def flat(terms: Sequence[str]) -> np.ndarray:
@@ -40,6 +40,48 @@ def test_rare_terms_weigh_more() -> None:
     weights = lambda terms: np.array([5.0 if term == "qaani" else 1.0 for term in terms])  # noqa: E731
     scores = lexical_scores("who did qaani meet", ["qaani spoke", "they did meet"], weights)
     assert scores[0] > scores[1]
+
+
+def test_question_words_earn_a_sentence_nothing() -> None:
+    # "who" in a sentence does not make it answer "who ...": both sentences hold "suspected" and nothing else
+    scores = lexical_scores("who was suspected", ["the man who was suspected", "one suspected"], flat)
+    assert scores[0] == scores[1] > 0
+
+
+def test_token_match_is_the_weighted_mean_of_each_question_pieces_best_cosine() -> None:
+    e1, e2, e3 = np.eye(3)
+    question = np.array([e1, e2])
+    pieces = np.array([e1, (e2 + e3) / np.sqrt(2), e3])
+    # best cosines: 1.0 for e1, 0.707 for e2; weights 1 and 3
+    assert token_match(question, np.array([1.0, 3.0]), pieces) == pytest.approx((1 + 3 / np.sqrt(2)) / 4)
+    assert token_match(question, np.array([1.0, 0.0]), pieces) == pytest.approx(1.0)
+    assert token_match(question, np.array([1.0, 1.0]), pieces[:0]) == 0.0
+
+
+def test_piece_weights_follow_the_words_idf_and_skip_question_and_stop_words(embedder: Embedder) -> None:
+    question = "who was suspected of the Kadhimi attack"
+    spans = embedder.encode_tokens([question])[0].spans
+    idf = {"suspect": 2.0, "kadhimi": 5.0, "attack": 1.0}
+    weights = piece_weights(question, spans, lambda terms: np.array([idf.get(term, 9.0) for term in terms]))
+    by_word = {}
+    for (start, end), weight in zip(spans, weights):
+        word = next(w for w in question.split() if question.index(w) <= start < question.index(w) + len(w))
+        by_word.setdefault(word, set()).add(float(weight))
+    # "Kadhimi" is several word pieces, all with its weight; "who", "was", "of", "the" weigh nothing
+    assert by_word == {"who": {0.0}, "was": {0.0}, "suspected": {2.0}, "of": {0.0}, "the": {0.0},
+                       "Kadhimi": {5.0}, "attack": {1.0}}
+    assert len(spans) > len(by_word)
+    only_question_words = "who was it"
+    spans = embedder.encode_tokens([only_question_words])[0].spans
+    assert piece_weights(only_question_words, spans, flat).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_a_sentence_past_the_models_window_is_still_marked_by_its_words(embedder: Embedder) -> None:
+    filler = "The committee met again and discussed the agenda at length. " * 30
+    text = filler + "The falcons nested on the northern cliffs."
+    assert embedder.count_tokens([filler])[0] > embedder.max_tokens
+    answer = mark_answers("Where did the falcons nest?", [hit(1, 0.5, text)], embedder, flat)
+    assert answer.text == "The falcons nested on the northern cliffs."
 
 
 def test_mark_answers_marks_the_answering_sentence_and_reranks(embedder: Embedder) -> None:

@@ -57,6 +57,27 @@ def test_a_text_gets_the_same_onnx_vector_alone_or_among_others(onnx_embedder: E
         np.testing.assert_allclose(onnx_embedder.encode_query(text)[0], vector, atol=1e-6)
 
 
+def test_token_vectors_agree_across_backends_and_point_back_into_the_text(torch_embedder: Embedder,
+                                                                          onnx_embedder: Embedder) -> None:
+    texts = [SEED_QUESTION, PASSAGES[-1], ""]
+    for ours, theirs in zip(torch_embedder.encode_tokens(texts), onnx_embedder.encode_tokens(texts)):
+        np.testing.assert_array_equal(ours.spans, theirs.spans)
+        assert ours.vectors.shape == theirs.vectors.shape == (len(ours.spans), 384)
+        cosines = (ours.vectors * theirs.vectors).sum(1) / (
+            np.linalg.norm(ours.vectors, axis=1) * np.linalg.norm(theirs.vectors, axis=1))
+        assert len(cosines) == 0 or cosines.min() > 0.95, cosines
+    question, passage, empty = onnx_embedder.encode_tokens(texts)
+    # no [CLS]/[SEP]: the pieces spell the question's words, in order
+    pieces = [piece.removeprefix("##") for piece in onnx_embedder.tokenizer.tokenize(SEED_QUESTION)]
+    assert [SEED_QUESTION[s:e].lower() for s, e in question.spans] == pieces
+    assert len(passage.spans) == onnx_embedder.max_tokens  # cut at the model's window
+    assert empty.vectors.shape == (0, 384)
+    # pooled over the whole text, the pieces give the sentence vector itself
+    pooled = torch_embedder.encode_tokens([SEED_QUESTION])[0].vectors
+    special = torch_embedder.encode([SEED_QUESTION])[0]
+    assert float(special @ (pooled.mean(0) / np.linalg.norm(pooled.mean(0)))) > 0.95
+
+
 def test_both_backends_count_and_split_tokens_like_the_models_tokenizer(torch_embedder: Embedder,
                                                                          onnx_embedder: Embedder) -> None:
     expected = [len(ids) for ids in torch_embedder.tokenizer(PASSAGES, add_special_tokens=False)["input_ids"]]
