@@ -12,6 +12,7 @@ the script that puts them together at the bottom.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -26,6 +27,7 @@ from qa.export import (
 )
 from qa.indexer import corpus_files, last_report
 
+logger = logging.getLogger("qa.app")
 EXAMPLES = (
     "who was suspected of the Kadhimi attack",
     "how many drones targeted Kadhimi's residence",
@@ -426,6 +428,10 @@ if question is not None:
         turns.append(Turn(answer, options.description, bool(options.filters)))
     except qa.QuestionError as error:
         problem = str(error)
+    except Exception:  # the page's boundary: log the details for whoever runs it, show the reader a sentence
+        logger.exception("answering %r failed", question[:200])
+        st.error("**Something went wrong while answering.** The details are in the server's log; the index "
+                 "is unchanged. Try again, or rephrase the question.")
 
 if not turns:
     examples()

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from qa.answer import NO_ANSWER_THRESHOLD
+from qa.answer import NO_ANSWER_THRESHOLD, RERANK_DEPTH
 from qa.config import Settings
 from qa.embedding import Embedder, Progress
 from qa.errors import QAError
@@ -280,16 +280,21 @@ def answer_metrics(beir: BeirSet, answers: Mapping[str, Answer]) -> dict[str, fl
 
 @dataclass(frozen=True)
 class Calibration:
-    """The no-answer threshold that best separates answered questions from unanswerable ones.
+    """Thresholds on the answer sentence's score, from answered and unanswerable questions.
 
     Positives: questions whose presented answer sentence contains an answer string. Negatives: the same
-    questions asked with every document of their article filtered out. The threshold maximizes
-    TPR - FPR (Youden's J) over the observed scores.
+    questions asked with every document of their article filtered out. `threshold` (below it: "the
+    corpus does not seem to answer this") maximizes TPR - FPR (Youden's J) over the observed scores;
+    `strong_threshold` is the lowest at which at most STRONG_FPR of the negatives still pass (the page's
+    "Strong match").
     """
 
     threshold: float
     true_positive_rate: float
     false_positive_rate: float
+    strong_threshold: float
+    strong_tpr: float
+    strong_fpr: float
     positives: int
     negatives: int
     current_threshold: float
@@ -297,9 +302,25 @@ class Calibration:
     current_fpr: float
 
 
+STRONG_FPR = 0.01
+
+
+def choose_thresholds(positives: Sequence[float], negatives: Sequence[float], current: float = 0.0) -> Calibration:
+    """The Calibration for these scores of answered (positives) and unanswerable (negatives) questions."""
+
+    def rates(threshold: float) -> tuple[float, float]:
+        return (_mean(score >= threshold for score in positives), _mean(score >= threshold for score in negatives))
+
+    candidates = sorted(set(positives))
+    best = max(candidates, key=lambda t: (rates(t)[0] - rates(t)[1], -t), default=0.0)
+    strong = min((t for t in candidates if rates(t)[1] <= STRONG_FPR), default=best)
+    return Calibration(round(best, 3), *rates(best), round(strong, 3), *rates(strong), len(positives),
+                       len(negatives), current, *rates(current))
+
+
 def calibrate_no_answer(retriever: Retriever, beir: BeirSet, answers: Mapping[str, Answer], every: int = 4,
                         current: float = 0.0) -> Calibration:
-    """Ask every `every`-th answerable question again without its article; pick the threshold (see Calibration).
+    """Ask every `every`-th answerable question again without its article; choose the thresholds (see Calibration).
 
     The article of a document is its title (SQuAD paragraphs of one Wikipedia article share it).
     """
@@ -316,12 +337,7 @@ def calibrate_no_answer(retriever: Retriever, beir: BeirSet, answers: Mapping[st
         others = tuple(doc_id for title, ids in by_title.items() if title not in gold_titles for doc_id in ids)
         answer = retriever.ask(query.text, k=5, mode="hybrid", filters=Filters(sources=others))
         negatives.append(answer.best.answer.score if answer.best else -math.inf)
-
-    def rates(threshold: float) -> tuple[float, float]:
-        return (_mean(score >= threshold for score in positives), _mean(score >= threshold for score in negatives))
-
-    best = max(sorted(set(positives)), key=lambda t: (rates(t)[0] - rates(t)[1], -t), default=0.0)
-    return Calibration(round(best, 3), *rates(best), len(positives), len(negatives), current, *rates(current))
+    return choose_thresholds(positives, negatives, current)
 
 
 def machine() -> dict[str, object]:
@@ -411,8 +427,8 @@ def markdown(report: Mapping) -> str:
                      f"{x['R@10']:.3f} | {x['R@100']:.3f} | {row['seconds']:.0f} | {row['p50_ms']:.0f} | "
                      f"{row['p95_ms']:.0f} |")
     lines += ["", "Documents count once, at their best passage's rank; R@100 counts those within the top 100 "
-              "passages. The ask row reranks the hybrid top 10 by sentence scores and returns 5 passages; "
-              "its ranks past 5 follow the hybrid search."]
+              f"passages. The ask row reranks the hybrid top {RERANK_DEPTH} by sentence and token-match scores "
+              "(qa.answer) and returns 5 passages; its ranks past 5 follow the hybrid search."]
     if "answers" in report:
         lines += ["", "## Answers", "", "| check | share of questions |", "| --- | --- |"]
         lines += [f"| {name} | {value:.3f} |" for name, value in report["answers"].items()]
@@ -423,6 +439,8 @@ def markdown(report: Mapping) -> str:
                   f"the same sample ({c['negatives']} questions) asked with their article filtered out. The threshold "
                   "maximizing TPR - FPR is "
                   f"{c['threshold']:.3f} (TPR {c['true_positive_rate']:.3f}, FPR {c['false_positive_rate']:.3f}). "
+                  f"The lowest with FPR at most {STRONG_FPR} (a strong match) is {c['strong_threshold']:.3f} "
+                  f"(TPR {c['strong_tpr']:.3f}, FPR {c['strong_fpr']:.3f}). "
                   f"At the shipped qa.answer.NO_ANSWER_THRESHOLD {c['current_threshold']:.3f}: TPR "
                   f"{c['current_tpr']:.3f}, FPR {c['current_fpr']:.3f}."]
     return "\n".join(lines) + "\n"

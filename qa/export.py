@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from qa.answer import NO_ANSWER_THRESHOLD, STRONG_ANSWER_THRESHOLD
 from qa.records import Answer, Hit, PageSpan
 
 
@@ -23,12 +24,12 @@ class Relevance(NamedTuple):
     color: str
 
 
-# Bands of the best sentence's cosine similarity to the question (all-MiniLM-L6-v2: ~0.2 is
-# unrelated, ~0.7 is a close paraphrase). Highest first.
+# Bands of the best sentence's score (qa.answer), at the thresholds calibrated on SQuAD: at or above
+# NO_ANSWER_THRESHOLD the sentence would be presented as an answer; above STRONG_ANSWER_THRESHOLD it
+# almost never comes from a corpus without the answer. Highest first.
 RELEVANCE_BANDS: tuple[tuple[float, Relevance], ...] = (
-    (0.60, Relevance("Strong match", "green")),
-    (0.45, Relevance("Good match", "blue")),
-    (0.30, Relevance("Partial match", "orange")),
+    (STRONG_ANSWER_THRESHOLD, Relevance("Strong match", "green")),
+    (NO_ANSWER_THRESHOLD, Relevance("Good match", "blue")),
 )
 WEAK = Relevance("Weak match", "gray")
 UNSCORED = Relevance("Not scored", "gray")

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from qa.evaluation import document_ranking, evaluate, mrr_at_k, ndcg_at_k, recall_at_k
+from qa.evaluation import choose_thresholds, document_ranking, evaluate, mrr_at_k, ndcg_at_k, recall_at_k
 
 TWO_RELEVANT = {"q": {"a": 1, "b": 1}}
 
@@ -54,3 +54,14 @@ def test_queries_without_a_relevant_document_are_not_averaged() -> None:
 
 def test_document_ranking_keeps_each_document_at_its_best_rank() -> None:
     assert document_ranking(["d1", "d2", "d1", "d3", "d2"]) == ["d1", "d2", "d3"]
+
+
+def test_thresholds_maximize_youdens_j_and_the_strong_one_lets_no_unanswerable_question_pass() -> None:
+    answered = [0.5, 1.2, 1.25, 1.5, 2.0]
+    unanswerable = [0.2, 0.6, 1.3, -math.inf]  # -inf: nothing was found at all
+    # TPR - FPR: 0.5 at 0.5, 0.55 at 1.2, 0.35 at 1.25, 0.4 at 1.5, 0.2 at 2.0
+    calibration = choose_thresholds(answered, unanswerable, current=1.0)
+    assert (calibration.threshold, calibration.true_positive_rate, calibration.false_positive_rate) == (1.2, 0.8, 0.25)
+    assert (calibration.strong_threshold, calibration.strong_tpr, calibration.strong_fpr) == (1.5, 0.4, 0.0)
+    assert (calibration.current_tpr, calibration.current_fpr) == (0.8, 0.25)
+    assert (calibration.positives, calibration.negatives) == (5, 4)

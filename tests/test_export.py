@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa import Answer, Hit, Retriever, Sentence
+from qa.answer import NO_ANSWER_THRESHOLD, STRONG_ANSWER_THRESHOLD
 from qa.export import answers_markdown, citation, escape_markdown, highlight_html, passage_html, relevance
 from qa.records import PageSpan
 
@@ -19,9 +20,13 @@ def make_hit(text: str, answer: tuple[int, int, float] | None = None, rank: int 
                answer=Sentence(*answer) if answer else None, **fields)
 
 
-@pytest.mark.parametrize("score, label", [(0.72, "Strong match"), (0.5, "Good match"), (0.33, "Partial match"),
-                                          (0.1, "Weak match")])
-def test_relevance_labels_follow_the_sentence_score(score: float, label: str) -> None:
+@pytest.mark.parametrize("score, label", [
+    (STRONG_ANSWER_THRESHOLD + 0.01, "Strong match"), (STRONG_ANSWER_THRESHOLD, "Strong match"),
+    (STRONG_ANSWER_THRESHOLD - 0.01, "Good match"), (NO_ANSWER_THRESHOLD, "Good match"),
+    (NO_ANSWER_THRESHOLD - 0.01, "Weak match"), (-1.0, "Weak match"),
+])
+def test_relevance_labels_follow_the_calibrated_thresholds(score: float, label: str) -> None:
+    assert NO_ANSWER_THRESHOLD < STRONG_ANSWER_THRESHOLD
     assert relevance(make_hit("One sentence.", (0, 13, score))).label == label
 
 
