@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from qa.bm25 import tokenize
 from qa.chunking import split_sentences
-from qa.embedding import Embedder
+from qa.embedding import Embedder, TokenVectors
 from qa.records import Answer, Hit, Sentence
 
 TermWeights = Callable[[Sequence[str]], np.ndarray]
@@ -110,6 +110,23 @@ def lexical_scores(question: str, sentences: Sequence[str], weights: TermWeights
     return scores
 
 
+@dataclass(frozen=True)
+class AskedQuestion:
+    """What the scoring needs of the question: its text, its sentence vector, its word pieces (unit vectors)
+    and how much each piece matters (`piece_weights`)."""
+
+    text: str
+    vector: np.ndarray
+    pieces: np.ndarray
+    importance: np.ndarray
+
+    @classmethod
+    def encode(cls, question: str, embedder: Embedder, weights: TermWeights) -> AskedQuestion:
+        asked = embedder.encode_tokens([question])[0]
+        return cls(question, embedder.encode([question])[0], unit(asked.vectors),
+                   piece_weights(question, asked.spans, weights))
+
+
 def mark_answers(question: str, hits: Sequence[Hit], embedder: Embedder, weights: TermWeights,
                  k: int | None = None, rerank: bool = False) -> Answer:
     """Score every sentence of every hit (one model run per hit), mark each hit's best, keep `k` hits.
@@ -119,36 +136,40 @@ def mark_answers(question: str, hits: Sequence[Hit], embedder: Embedder, weights
     highest-scoring marked sentence of those kept. A line that only repeats the hit's title is not marked
     while the hit has another sentence.
     """
-    asked = embedder.encode_tokens([question])[0]
-    question_pieces = unit(asked.vectors)
-    importance = piece_weights(question, asked.spans, weights)
-    query = embedder.encode([question])[0]
-    marked = []
+    asked = AskedQuestion.encode(question, embedder, weights)
+    marked: list[tuple[Hit, float]] = []  # each hit with its sentence marked, and its rerank key
     for hit, pieces in zip(hits, embedder.encode_tokens([hit.text for hit in hits])):
         own = _candidate_sentences(hit)
-        if not own:
-            marked.append((hit, 0.0))
-            continue
-        texts = [hit.text[s:e] for s, e in own]
-        scores = lexical_scores(question, texts, weights)
-        units = unit(pieces.vectors)
-        for i, (s, e) in enumerate(own):
-            inside = (pieces.spans[:, 1] > s) & (pieces.spans[:, 0] < e) & (pieces.spans[:, 1] > pieces.spans[:, 0])
-            if inside.any():
-                scores[i] += float(unit(pieces.vectors[inside].mean(axis=0)) @ query)
-                scores[i] += SENTENCE_MATCH_WEIGHT * token_match(question_pieces, importance, units[inside])
-        best = int(np.argmax(scores))
-        sentence = Sentence(start=own[best][0], end=own[best][1], score=float(scores[best]))
-        marked.append((replace(hit, answer=sentence), token_match(question_pieces, importance, units)))
+        key = hit.score + PASSAGE_MATCH_WEIGHT * token_match(asked.pieces, asked.importance, unit(pieces.vectors))
+        if own:
+            scores = sentence_scores(asked, [hit.text[s:e] for s, e in own], own, pieces, weights)
+            best = int(np.argmax(scores))
+            hit = replace(hit, answer=Sentence(start=own[best][0], end=own[best][1], score=float(scores[best])))
+            key += RERANK_WEIGHT * float(scores[best])
+        marked.append((hit, key))
 
     if rerank:
-        marked.sort(key=lambda pair: -(pair[0].score + RERANK_WEIGHT * (pair[0].answer.score if pair[0].answer else 0)
-                                      + PASSAGE_MATCH_WEIGHT * pair[1]))
-    kept = [replace(hit, rank=rank) if rerank else hit for rank, (hit, _) in enumerate(marked, start=1)]
-    kept = kept[:k] if k is not None else kept
+        marked.sort(key=lambda pair: -pair[1])
+    kept = [replace(hit, rank=rank) if rerank else hit for rank, (hit, _) in enumerate(marked, start=1)][:k]
     best_hit = max((hit for hit in kept if hit.answer), key=lambda hit: hit.answer.score, default=None)
     confident = best_hit is not None and best_hit.answer.score >= NO_ANSWER_THRESHOLD
     return Answer(question=question, hits=tuple(kept), best=best_hit, confident=confident)
+
+
+def sentence_scores(asked: AskedQuestion, sentences: Sequence[str], spans: Sequence[tuple[int, int]],
+                    pieces: TokenVectors, weights: TermWeights) -> np.ndarray:
+    """Per sentence (its text and its span in the passage whose word pieces are `pieces`): lexical score +
+    cosine of the question with the sentence's pooled pieces + SENTENCE_MATCH_WEIGHT * token match.
+    A sentence past the model's window has no pieces and is scored by its words alone."""
+    scores = lexical_scores(asked.text, sentences, weights)
+    units = unit(pieces.vectors)
+    starts, ends = pieces.spans[:, 0], pieces.spans[:, 1]
+    for i, (start, end) in enumerate(spans):
+        inside = (ends > start) & (starts < end) & (ends > starts)
+        if inside.any():
+            scores[i] += float(unit(pieces.vectors[inside].mean(axis=0)) @ asked.vector)
+            scores[i] += SENTENCE_MATCH_WEIGHT * token_match(asked.pieces, asked.importance, units[inside])
+    return scores
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:
