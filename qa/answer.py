@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from qa.bm25 import tokenize
+from qa.bm25 import QUESTION_WORDS, query_terms, tokenize
 from qa.chunking import split_sentences
 from qa.embedding import Embedder, TokenVectors
 from qa.records import Answer, Hit, Sentence
@@ -47,10 +47,6 @@ SENTENCE_MATCH_WEIGHT = 1.0  # token match (`token_match`) of the question again
 RERANK_WEIGHT = 1.0  # a candidate's fused score plus this times its best sentence's score
 PASSAGE_MATCH_WEIGHT = 2.0  # plus this times the token match of the question against the whole passage
 RERANK_DEPTH = 20  # hybrid candidates the sentence scores may reorder
-
-# Words that say what kind of answer is wanted (see `answer_type`), not what it is about: a sentence does not
-# answer "who was suspected" better for containing "who". bm25s's English stop words keep them.
-QUESTION_WORDS = frozenset(tokenize(["who whom whose what when where which why how"])[0])
 
 _DATE = re.compile(
     r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|september|october|"
@@ -93,8 +89,7 @@ def _holds_type(kind: str, question: str, sentence: str) -> bool:
 
 def lexical_scores(question: str, sentences: Sequence[str], weights: TermWeights) -> np.ndarray:
     """Per sentence: LEXICAL_WEIGHT * idf-share of question terms + PAIR_WEIGHT * pair share + TYPE_WEIGHT * type."""
-    terms = tokenize([question, *sentences])
-    asked, said = [term for term in terms[0] if term not in QUESTION_WORDS], terms[1:]
+    asked, said = query_terms(question), tokenize(sentences)
     unique = list(dict.fromkeys(asked))
     idf = dict(zip(unique, weights(unique))) if unique else {}
     total = sum(idf.values()) or 1.0

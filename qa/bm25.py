@@ -26,6 +26,17 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     return bm25s.tokenize(list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
 
 
+# Words that say what kind of answer is wanted, not what it is about; bm25s's English stop words keep them.
+# Left out of queries (SQuAD, BM25 alone, held-out questions: R@1 0.749 -> 0.770) and of the terms an answer
+# sentence must contain (qa.answer). Documents are indexed with them, as written.
+QUESTION_WORDS = frozenset(tokenize(["who whom whose what when where which why how"])[0])
+
+
+def query_terms(query: str) -> list[str]:
+    """The query's terms as `tokenize` makes them, without question words."""
+    return [term for term in tokenize([query])[0] if term not in QUESTION_WORDS]
+
+
 class BM25Index:
     """Lexical scores for chunks, by position (row i is the i-th chunk of the generation)."""
 
@@ -100,7 +111,7 @@ class BM25Index:
     def search(self, query: str, n: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Positions and scores of the best `n` chunks with a positive score (and allowed by `mask`)."""
         # only indexed terms: bm25s refuses a query none of whose terms it knows when its vocabulary is empty
-        terms = [term for term in tokenize([query])[0] if term in self.model.vocab_dict] if self.size else []
+        terms = [term for term in query_terms(query) if term in self.model.vocab_dict] if self.size else []
         if not terms:
             return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
         scores = self.model.get_scores(terms)

@@ -48,3 +48,13 @@ def test_an_index_without_terms_finds_nothing(tmp_path: Path, texts: list[str]) 
     positions, scores = loaded.search("falcons", 5)
     assert len(positions) == len(scores) == 0
     assert BM25Index.build(["falcons"], base=loaded, keep=np.ones(len(texts), bool)).search("falcons", 5)[0].size == 1
+
+
+def test_question_words_do_not_count_in_a_query() -> None:
+    index = BM25Index.build(["who knows what happened", "the drone attack on the residence",
+                             "a drone show, which was cancelled"])
+    positions, _ = index.search("which drone attack?", 3)
+    plain, _ = index.search("drone attack", 3)
+    assert positions.tolist() == plain.tolist() == [1, 2]
+    # a query of question words alone has no terms, so it finds nothing (rather than "who knows what")
+    assert index.search("who? what?", 3)[0].tolist() == []
