@@ -28,7 +28,7 @@ import numpy as np
 
 from qa.bm25 import QUESTION_WORDS, query_terms, tokenize
 from qa.chunking import split_sentences
-from qa.embedding import Embedder, TokenVectors
+from qa.embedding import Embedder, TokenVectors, unit
 from qa.records import Answer, Hit, Sentence
 
 TermWeights = Callable[[Sequence[str]], np.ndarray]
@@ -107,19 +107,21 @@ def lexical_scores(question: str, sentences: Sequence[str], weights: TermWeights
 
 @dataclass(frozen=True)
 class AskedQuestion:
-    """What the scoring needs of the question: its text, its sentence vector, its word pieces (unit vectors)
+    """What the scoring needs of the question: its text, its word pieces and sentence vector (one model run),
     and how much each piece matters (`piece_weights`)."""
 
     text: str
-    vector: np.ndarray
-    pieces: np.ndarray
+    tokens: TokenVectors
     importance: np.ndarray
 
     @classmethod
     def encode(cls, question: str, embedder: Embedder, weights: TermWeights) -> AskedQuestion:
-        asked = embedder.encode_tokens([question])[0]
-        return cls(question, embedder.encode([question])[0], unit(asked.vectors),
-                   piece_weights(question, asked.spans, weights))
+        tokens = embedder.encode_tokens([question])[0]
+        return cls(question, tokens, piece_weights(question, tokens.spans, weights))
+
+    def match(self, pieces: np.ndarray) -> float:
+        """`token_match` of this question against unit piece vectors."""
+        return token_match(self.tokens.units, self.importance, pieces)
 
 
 def mark_answers(question: str, hits: Sequence[Hit], embedder: Embedder, weights: TermWeights,
@@ -135,9 +137,9 @@ def mark_answers(question: str, hits: Sequence[Hit], embedder: Embedder, weights
     marked: list[tuple[Hit, float]] = []  # each hit with its sentence marked, and its rerank key
     for hit, pieces in zip(hits, embedder.encode_tokens([hit.text for hit in hits])):
         own = _candidate_sentences(hit)
-        key = hit.score + PASSAGE_MATCH_WEIGHT * token_match(asked.pieces, asked.importance, unit(pieces.vectors))
+        key = hit.score + PASSAGE_MATCH_WEIGHT * asked.match(pieces.units)
         if own:
-            scores = sentence_scores(asked, [hit.text[s:e] for s, e in own], own, pieces, weights)
+            scores = sentence_scores(asked, hit.text, own, pieces, weights)
             best = int(np.argmax(scores))
             hit = replace(hit, answer=Sentence(start=own[best][0], end=own[best][1], score=float(scores[best])))
             key += RERANK_WEIGHT * float(scores[best])
@@ -151,25 +153,19 @@ def mark_answers(question: str, hits: Sequence[Hit], embedder: Embedder, weights
     return Answer(question=question, hits=tuple(kept), best=best_hit, confident=confident)
 
 
-def sentence_scores(asked: AskedQuestion, sentences: Sequence[str], spans: Sequence[tuple[int, int]],
-                    pieces: TokenVectors, weights: TermWeights) -> np.ndarray:
-    """Per sentence (its text and its span in the passage whose word pieces are `pieces`): lexical score +
-    cosine of the question with the sentence's pooled pieces + SENTENCE_MATCH_WEIGHT * token match.
-    A sentence past the model's window has no pieces and is scored by its words alone."""
-    scores = lexical_scores(asked.text, sentences, weights)
-    units = unit(pieces.vectors)
+def sentence_scores(asked: AskedQuestion, text: str, spans: Sequence[tuple[int, int]], pieces: TokenVectors,
+                    weights: TermWeights) -> np.ndarray:
+    """Per sentence span of `text` (whose word pieces are `pieces`): lexical score + cosine of the question
+    with the sentence's pooled pieces + SENTENCE_MATCH_WEIGHT * token match. A sentence past the model's
+    window has no pieces and is scored by its words alone."""
+    scores = lexical_scores(asked.text, [text[start:end] for start, end in spans], weights)
     starts, ends = pieces.spans[:, 0], pieces.spans[:, 1]
     for i, (start, end) in enumerate(spans):
         inside = (ends > start) & (starts < end) & (ends > starts)
         if inside.any():
-            scores[i] += float(unit(pieces.vectors[inside].mean(axis=0)) @ asked.vector)
-            scores[i] += SENTENCE_MATCH_WEIGHT * token_match(asked.pieces, asked.importance, units[inside])
+            scores[i] += float(unit(pieces.vectors[inside].mean(axis=0)) @ asked.tokens.sentence)
+            scores[i] += SENTENCE_MATCH_WEIGHT * asked.match(pieces.units[inside])
     return scores
-
-
-def unit(vectors: np.ndarray) -> np.ndarray:
-    """Vectors scaled to length 1 (along the last axis)."""
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-9)
 
 
 def piece_weights(question: str, spans: np.ndarray, weights: TermWeights) -> np.ndarray:

@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_build(args: argparse.Namespace, settings: Settings) -> int:
-    report = _sync(settings, Embedder(settings.model, backend=settings.backend), rebuild=args.rebuild)
+    report = _sync(settings, Embedder.from_settings(settings), rebuild=args.rebuild)
     return 1 if report.failed and not (report.changed or report.unchanged) else 0
 
 
@@ -118,13 +118,13 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
 def run_add(args: argparse.Namespace, settings: Settings) -> int:
     for path in add_paths(args.paths, settings.corpus_dir):
         print(f"copied {path}")
-    _sync(settings, Embedder(settings.model, backend=settings.backend))
+    _sync(settings, Embedder.from_settings(settings))
     return 0
 
 
 def run_remove(args: argparse.Namespace, settings: Settings) -> int:
     print(f"moved {args.doc_id} to {remove_file(args.doc_id, settings.corpus_dir)}")
-    _sync(settings, Embedder(settings.model, backend=settings.backend))
+    _sync(settings, Embedder.from_settings(settings))
     return 0
 
 
@@ -182,7 +182,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     index_dir = Path(args.index) if args.index else (
         Path(args.cache) / f"{name}-{settings.chunk_tokens}-{settings.overlap_tokens}-{settings.backend}")
     report = benchmark(args.data_dir, replace(settings, index_dir=index_dir),
-                       Embedder(settings.model, backend=settings.backend), split=args.split,
+                       Embedder.from_settings(settings), split=args.split,
                        calibrate=not args.no_calibrate, every=args.every)
     for path in write_results(report, args.out):
         print(f"wrote {path}")

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from tokenizers import Tokenizer
 
-from qa.config import DEFAULT_BACKEND
+from qa.config import DEFAULT_BACKEND, Settings
 from qa.errors import QAError
 
 logger = logging.getLogger(__name__)
@@ -43,11 +43,23 @@ def resolve_model(model: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class TokenVectors:
-    """A text's contextual word-piece vectors, as the transformer outputs them (before pooling), and each piece's
-    character span in the text. Special tokens ([CLS], [SEP]) are left out."""
+    """A text's contextual word-piece vectors, as the transformer outputs them (before pooling), each piece's
+    character span in the text, and the text's sentence vector from the same run. Special tokens ([CLS],
+    [SEP]) are left out of the pieces."""
 
     vectors: np.ndarray  # (pieces, dimension) float32
     spans: np.ndarray  # (pieces, 2) int: start and end offsets into the text
+    sentence: np.ndarray  # (dimension,) float32, normalized: what `Embedder.encode` gives for the text
+
+    @cached_property
+    def units(self) -> np.ndarray:
+        """The piece vectors scaled to length 1, for cosines."""
+        return unit(self.vectors)
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    """Vectors scaled to length 1 (along the last axis)."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-9)
 
 
 class Embedder:
@@ -87,6 +99,11 @@ class Embedder:
         self._window = Tokenizer.from_str(self._pieces.to_str())
         self._window.enable_truncation(max_length=self.max_tokens + 2)
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Embedder:
+        """The model and backend that `settings` name."""
+        return cls(settings.model, backend=settings.backend)
+
     def _load_torch(self) -> None:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
@@ -104,7 +121,7 @@ class Embedder:
         self.dimension, window = model_layout(source)
         self.max_tokens = window - 2  # room for [CLS] and [SEP]
         path = cached_export(source, Path(cache_dir) if cache_dir else default_cache_dir())
-        self.model = OnnxEncoder(path, source / "tokenizer.json", window, self.dimension)
+        self.model = OnnxEncoder(path)
         self.model_id += ONNX_TAG
         self._pieces = Tokenizer.from_file(str(source / "tokenizer.json"))
 
@@ -143,15 +160,17 @@ class Embedder:
         step = self.batch_size * 8
         for first in range(0, len(texts), step):
             batch = order[first : first + step]
-            vectors[batch] = self._encode_sorted([texts[i] for i in batch])
+            vectors[batch] = self.encode_in_order([texts[i] for i in batch])
             if progress:
                 progress(min(first + step, len(texts)), len(texts))
         return vectors
 
-    def _encode_sorted(self, texts: list[str]) -> np.ndarray:
+    def encode_in_order(self, texts: Sequence[str]) -> np.ndarray:
+        """The model's own encode of `texts` as given: no sorting by length, no progress."""
         if self.backend == "onnx":
-            return self.model.encode(texts)
-        return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+            vectors = [self.model.run(encoding)[0] for encoding in self._window.encode_batch(list(texts))]
+            return np.array(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
+        return self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=False)
 
     def encode_query(self, text: str) -> np.ndarray:
@@ -159,21 +178,25 @@ class Embedder:
         return self.encode([text])
 
     def encode_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
-        """Each text's word-piece vectors with their character spans (text past the model's window is left out)."""
+        """Each text's word-piece vectors with their character spans, and its sentence vector, from one model
+        run per text (text past the model's window is left out)."""
         result = []
         for encoding in self._window.encode_batch(list(texts)):
+            sentence, tokens = self._run(encoding)
             keep = np.array(encoding.special_tokens_mask, dtype=bool) == 0
-            vectors = self._token_vectors(encoding)[keep]
             spans = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)[keep]
-            result.append(TokenVectors(vectors=vectors.astype(np.float32, copy=False), spans=spans))
+            result.append(TokenVectors(vectors=tokens[keep].astype(np.float32, copy=False), spans=spans,
+                                       sentence=sentence.astype(np.float32, copy=False)))
         return result
 
-    def _token_vectors(self, encoding: Any) -> np.ndarray:
+    def _run(self, encoding: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(normalized sentence vector, token vectors with special tokens) of one tokenized text."""
         if self.backend == "onnx":
-            return self.model.run(encoding, "token_embeddings")
+            return self.model.run(encoding)
         import torch
 
         with torch.inference_mode():
-            return self.model[0].auto_model(input_ids=torch.tensor([encoding.ids]),
-                                            attention_mask=torch.tensor([encoding.attention_mask])
-                                            ).last_hidden_state[0].numpy()
+            tokens = self.model[0].auto_model(input_ids=torch.tensor([encoding.ids]),
+                                              attention_mask=torch.tensor([encoding.attention_mask])
+                                              ).last_hidden_state[0].numpy()
+        return unit(tokens.mean(axis=0)), tokens

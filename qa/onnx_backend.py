@@ -22,7 +22,6 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +150,7 @@ def _quiet_quantizer(record: logging.LogRecord) -> bool:
 
 
 class OnnxEncoder:
-    """Tokenize, run the int8 graph one text at a time, return normalized sentence vectors or word-piece vectors.
+    """Run the int8 graph on one tokenized text at a time: its sentence vector and its word-piece vectors.
 
     One text per run, not batches: dynamic quantization scales activations per run, so in a batch a text's
     vector depended on its batch-mates (cosine down to 0.990 against the same text alone), and single runs
@@ -159,9 +158,8 @@ class OnnxEncoder:
     the activations stay in cache). A text's vector is the same however it is embedded.
     """
 
-    def __init__(self, path: Path, tokenizer_file: Path, max_length: int, dimension: int) -> None:
+    def __init__(self, path: Path) -> None:
         import onnxruntime
-        from tokenizers import Tokenizer
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only
@@ -171,23 +169,13 @@ class OnnxEncoder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.inputs = [node.name for node in self.session.get_inputs()]
-        self.dimension = dimension
-        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_length=max_length)
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors for `texts`, in order, shape (len(texts), dimension)."""
-        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for row, encoding in enumerate(self.tokenizer.encode_batch(list(texts))):
-            vectors[row] = self.run(encoding, OUTPUTS[0])
-        return vectors
-
-    def run(self, encoding: Any, output: str) -> np.ndarray:
-        """One tokenized text through the graph: its sentence vector, or its (pieces, dimension) token vectors."""
+    def run(self, encoding: Any) -> tuple[np.ndarray, np.ndarray]:
+        """One tokenized text (a `tokenizers.Encoding`) through the graph: (sentence vector, token vectors)."""
         feed = {
             "input_ids": np.array([encoding.ids], dtype=np.int64),
             "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
             "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
         }
-        return self.session.run([output], {name: feed[name] for name in self.inputs})[0][0]
+        sentence, tokens = self.session.run(list(OUTPUTS), {name: feed[name] for name in self.inputs})
+        return sentence[0], tokens[0]

@@ -70,7 +70,7 @@ class Retriever:
         settings = replace(settings or Settings.from_env(), index_dir=Path(index_dir))
         generation = Generation(current_generation(settings.index_dir))
         configure_faiss(generation.dense, settings.faiss_search)
-        return cls(generation, embedder or Embedder(settings.model, backend=settings.backend), settings)
+        return cls(generation, embedder or Embedder.from_settings(settings), settings)
 
     def is_current(self) -> bool:
         """False once a newer build has replaced the generation this retriever reads."""
