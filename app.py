@@ -74,12 +74,12 @@ class Turn(NamedTuple):
 # --- cached resources: one model and one open index per server process, shared by all sessions ---
 
 @st.cache_resource(show_spinner="Loading the language model (first time only)…")
-def load_embedder(model: str) -> qa.Embedder:
-    return qa.Embedder(model)
+def load_embedder(model: str, backend: str) -> qa.Embedder:
+    return qa.Embedder(model, backend=backend)
 
 
 @st.cache_resource(show_spinner=False)
-def retriever_slot(index_dir: str, model: str) -> dict[str, qa.Retriever]:
+def retriever_slot(index_dir: str, model: str, backend: str) -> dict[str, qa.Retriever]:
     """A holder for the open Retriever of one index; `open_retriever` swaps in a newer generation."""
     return {}
 
@@ -89,7 +89,7 @@ def open_retriever(settings: qa.Settings, embedder: qa.Embedder) -> qa.Retriever
 
     Raises IndexNotFoundError (no index yet), IndexMismatchError or IndexCorruptError (must be rebuilt).
     """
-    slot = retriever_slot(str(settings.index_dir), settings.model)
+    slot = retriever_slot(str(settings.index_dir), settings.model, settings.backend)
     retriever = slot.get("retriever")
     slot["retriever"] = (
         retriever.refreshed() if retriever else qa.Retriever.open(settings.index_dir, embedder, settings)
@@ -391,7 +391,7 @@ st.title("Ask the articles")
 show_notices(st.session_state.pop("notices", []))
 
 try:
-    embedder = load_embedder(settings.model)
+    embedder = load_embedder(settings.model, settings.backend)
 except qa.QAError as error:
     st.error(f"**The language model could not be loaded.** {escape_markdown(str(error))}")
     st.stop()

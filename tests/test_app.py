@@ -34,6 +34,7 @@ def open_page(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv("QA_CORPUS_DIR", str(settings.corpus_dir))
         monkeypatch.setenv("QA_INDEX_DIR", str(settings.index_dir))
         monkeypatch.delenv("QA_MODEL", raising=False)
+        monkeypatch.setenv("QA_BACKEND", settings.backend)
         page = AppTest.from_file(str(APP), default_timeout=120).run()
         assert not page.exception, page.exception
         return page
@@ -236,3 +237,12 @@ def test_a_file_the_build_skipped_is_listed_with_its_reason(built_settings: Sett
     sync(built_settings, embedder)
     sidebar = "\n".join(element.value for element in open_page(built_settings).sidebar.markdown)
     assert "scan.pdf" in sidebar and "Not indexed:" in sidebar
+
+
+def test_the_page_uses_the_configured_backend(fresh_settings: Settings, open_page) -> None:
+    """QA_BACKEND=torch: an index built with PyTorch vectors is answered, not refused as another model's."""
+    settings = Settings(corpus_dir=fresh_settings.corpus_dir, index_dir=fresh_settings.index_dir, backend="torch")
+    sync(settings, Embedder.from_settings(settings))
+    page = ask(open_page(settings), SEED_QUESTION)
+    assert not page.error, [error.value for error in page.error]
+    assert any("Kataeb Sayyid al-Shuhada is the key suspect" in sentence for sentence in marked(page))
