@@ -153,10 +153,10 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirSet:
             qrels.setdefault(query_id, {})[doc_id] = int(relevance)
     queries = tuple(
         Query(record["_id"], record["text"], tuple(dict.fromkeys((record.get("metadata") or {}).get("answers", ()))))
-        for record in _read_jsonl(paths[1])
+        for record in read_jsonl(paths[1])
         if record["_id"] in qrels
     )
-    documents = tuple(beir_document(record, folder.name) for record in _read_jsonl(paths[0]))
+    documents = tuple(beir_document(record, folder.name) for record in read_jsonl(paths[0]))
     return BeirSet(folder.name, documents, queries, qrels, digest.hexdigest())
 
 
@@ -175,7 +175,8 @@ def beir_document(record: Mapping[str, str], set_name: str) -> Document:
     )
 
 
-def _read_jsonl(path: Path) -> Iterable[dict]:
+def read_jsonl(path: Path) -> Iterable[dict]:
+    """The records of a JSON-lines file, skipping blank lines."""
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             if line.strip():

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -52,6 +51,8 @@ sys.path.insert(0, str(REPO))
 
 from qa.config import DEFAULT_BACKEND, Settings  # noqa: E402
 from qa.embedding import Embedder  # noqa: E402
+from qa.evaluation import machine as evaluation_machine  # noqa: E402
+from qa.evaluation import read_jsonl  # noqa: E402
 from qa.fusion import reciprocal_rank_fusion  # noqa: E402
 from qa.indexer import sync  # noqa: E402
 from qa.records import Chunk, Document  # noqa: E402
@@ -423,8 +424,7 @@ def write_corpus(data: Path, folder: Path, limit: int) -> tuple[int, list[Path]]
     folder.mkdir(parents=True)
     aside = folder.parent / "held-out"
     aside.mkdir()
-    with open(data / "corpus.jsonl") as handle:
-        rows = [json.loads(line) for line in handle]
+    rows = list(read_jsonl(data / "corpus.jsonl"))
     rows = rows[: limit + HELD_OUT] if limit else rows
     held = []
     for number, row in enumerate(rows):
@@ -438,8 +438,7 @@ def write_corpus(data: Path, folder: Path, limit: int) -> tuple[int, list[Path]]
 
 
 def read_queries(data: Path) -> list[str]:
-    with open(data / "queries.jsonl") as handle:
-        return [json.loads(line)["text"] for line in handle]
+    return [record["text"] for record in read_jsonl(data / "queries.jsonl")]
 
 
 def real_chunks(index_dir: Path) -> tuple[list[tuple[Document, list[Chunk]]], np.ndarray]:
@@ -520,12 +519,11 @@ def child_env(backend: str) -> dict[str, str]:
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
+    """The evaluation's machine description (CPU, cores, Python) plus memory, load, package versions and date."""
     memory = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
     packages = ("numpy", "faiss-cpu", "bm25s", "onnxruntime", "torch", "sentence-transformers", "tokenizers")
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(memory / 2**20, 1),
-            "load_start": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
+    return {**evaluation_machine(), "memory_gb": round(memory / 2**20, 1),
+            "load_start": [round(x, 2) for x in os.getloadavg()],
             "packages": {name: metadata.version(name) for name in packages},
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
