@@ -26,6 +26,7 @@ from pathlib import Path
 from qa.cleaning import clean_text
 from qa.config import SUPPORTED_SUFFIXES
 from qa.errors import LoadError
+from qa.pdf_text import rejoin_lines
 from qa.records import Document, PageSpan
 
 logger = logging.getLogger(__name__)
@@ -153,14 +154,16 @@ def _join_pages(pages: list[str]) -> tuple[str, tuple[PageSpan, ...]]:
 
 
 def parse_pdf(data: bytes, path: Path) -> tuple[dict[str, str], list[str]]:
-    """Metadata and cleaned text of each page (page 1 first) through pypdf."""
+    """Metadata and cleaned text of each page (page 1 first) through pypdf, wrapped lines rejoined into paragraphs."""
     from pypdf import PdfReader
 
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError(path, "encrypted PDF (needs a password); save an unencrypted copy")
-        pages = [clean_text(page.extract_text() or "") for page in reader.pages]
+        # The default mode reads text in content-stream order, where a writer keeps each column's block
+        # together; extraction_mode="layout" reads across the page row by row and interleaves two columns.
+        pages = [clean_text(rejoin_lines(page.extract_text() or "")) for page in reader.pages]
         info = reader.metadata or {}
     except LoadError:
         raise

@@ -1,0 +1,105 @@
+"""Rejoins the lines a PDF text extractor returns into paragraphs, so a wrapped sentence reads whole.
+
+pypdf returns every printed line as its own line. Two lines are joined by a space unless the break
+between them is a real one:
+
+- the next line is a list item ("•", "-", "*", "1.", "(a)");
+- the line is a heading, or the next line is one: a short line without final punctuation that starts
+  with a capital, comes after a paragraph end and is followed by a capitalized line ("Background");
+- the line is clearly shorter than the page's typical line and ends with sentence punctuation
+  (the last line of a paragraph);
+- a blank line.
+
+A mistake either way costs little: a false break falls at a sentence end, and a missed one puts two
+paragraphs on one line, where sentence splitting still separates them.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SHORT = 0.75  # a line under this fraction of the typical width is "clearly shorter" than a full one
+_SENTENCE_END = re.compile(r"[.!?:][\"'”’)\]]*$")
+_FINAL_PUNCTUATION = re.compile(r"[.!?:;,\-–—][\"'”’)\]]*$")
+_BULLET = re.compile(r"^[•◦▪‣·*\-–]\s+\S")
+_NUMBERED = re.compile(r"^(\d{1,3}[.)]|\([a-z0-9]{1,3}\))\s+\S", re.IGNORECASE)
+_BROKEN_WORD = re.compile(r"([^\W\d_]+)-$")  # letters, then the hyphen at the end of a line
+_FIRST_WORD = re.compile(r"^[^\W\d_]+")
+# Words English writes hyphenated before another word ("long-term", "well-known", "self-defence").
+_COMPOUND_HEADS = frozenset({"self", "well", "long", "short", "full", "half", "so", "ill", "far"})
+
+
+def rejoin_lines(page_text: str) -> str:
+    """The page's text with one line per paragraph, heading or list item, so sentences are not cut at line ends."""
+    lines = [line.strip() for line in page_text.splitlines()]
+    width = _typical_width(lines)
+    paragraphs: list[str] = []
+    current = ""
+    for i, line in enumerate(lines):
+        if not line:
+            continue
+        current = _join(current, line) if current else line
+        previous = lines[i - 1] if i > 0 else ""
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        after_following = lines[i + 2] if i + 2 < len(lines) else ""
+        if not following or _breaks_after(previous, line, following, after_following, width):
+            paragraphs.append(current)
+            current = ""
+    return "\n".join(paragraphs)
+
+
+def _typical_width(lines: list[str]) -> int:
+    """The upper-quartile line length: most lines of a page run full width, headings and list items don't."""
+    lengths = sorted(len(line) for line in lines if line)
+    return lengths[(3 * len(lengths)) // 4] if lengths else 0
+
+
+def _breaks_after(previous: str, line: str, following: str, after_following: str, width: int) -> bool:
+    """True when the break between `line` and `following` ends a block rather than wrapping a paragraph."""
+    short = len(line) < _SHORT * width
+    ends_sentence = bool(_SENTENCE_END.search(line))
+    if _BULLET.match(following):
+        return True
+    # A wrapped sentence can put "14." at the start of a line, so a number starts an item only after a block end.
+    if _NUMBERED.match(following) and (short or ends_sentence):
+        return True
+    if _is_heading(previous, line, following, width) or _is_heading(line, following, after_following, width):
+        return True
+    return short and ends_sentence
+
+
+def _is_heading(previous: str, line: str, following: str, width: int) -> bool:
+    """A short capitalized line without final punctuation between a block end and a capitalized line."""
+    return (
+        bool(line and following)
+        and len(line) < _SHORT * width
+        and not _FINAL_PUNCTUATION.search(line)
+        and _starts_capitalized(line)
+        and (not previous or len(previous) < _SHORT * width or bool(_SENTENCE_END.search(previous)))
+        and (_starts_capitalized(following) or bool(_BULLET.match(following)))
+    )
+
+
+def _starts_capitalized(line: str) -> bool:
+    """True when the line's first letter or digit, after any opening quote or bracket, is a capital or digit."""
+    first = line.lstrip("\"'“‘([")[:1]
+    return first.isupper() or first.isdigit()
+
+
+def _join(text: str, line: str) -> str:
+    """`text` continued by the next printed line: a space between words, none inside a word broken by a hyphen.
+
+    A line ending in letter + "-" before a lowercase letter is a word the typesetter broke: the hyphen is
+    dropped ("compen-" + "sation" -> "compensation") unless the part before it is a word English writes
+    hyphenated before another ("long-" + "term" -> "long-term") and the part after has four letters or
+    more, since suffixes a typesetter splits off ("short-age", "long-ing") are three. Before a capital
+    or a digit the hyphen is part of the name or number and stays ("Al-" + "Kadhimi", "2020-" + "21").
+    """
+    if not text.endswith("-") or not text[-2:-1].isalnum():
+        return f"{text} {line}"
+    broken = _BROKEN_WORD.search(text)
+    right = _FIRST_WORD.match(line)
+    if broken and right and line[0].islower():
+        keeps_hyphen = broken.group(1).lower() in _COMPOUND_HEADS and len(right.group()) >= 4
+        return text + line if keeps_hyphen else text[:-1] + line
+    return text + line

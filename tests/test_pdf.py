@@ -1,0 +1,173 @@
+"""PDF text on real fpdf2 files: wrapped lines rejoined into whole sentences, columns, hyphens, headings, pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fpdf import FPDF
+from pypdf import PdfReader
+
+from qa import Embedder
+from qa.chunking import chunk_document, split_sentences
+from qa.loading import load_document
+from qa.pdf_text import rejoin_lines
+
+FREIGHT = (
+    "Shipping costs climbed through the spring as insurers priced in the risk of delays at sea. "
+    "Analysts at the chamber of commerce said freight rates on the Valmora to Ostend route rose by 14 per cent "
+    "in March, the sharpest monthly rise since the port reopened after the strike. "
+    "Importers passed most of the increase on to shops within weeks."
+)
+STRIKE = (
+    "Dock workers ended their strike on Monday after the owners agreed to a new shift pattern. "
+    "The union said the deal would be put to a vote of all members before the summer."
+)
+HARBOUR = (
+    "The harbour authority answered with a plan to widen the northern channel before the winter storms. "
+    "Its engineers expect the work to take two years and to cost more than the last dredging programme."
+)
+WINTER = "Ferry operators warned that crossings could be cut during the works. No date has been set for the start."
+
+
+def new_pdf() -> FPDF:
+    """An A4 fpdf2 document in a 12-point core font, ready for pages."""
+    pdf = FPDF()
+    pdf.core_fonts_encoding = "windows-1252"  # has the bullet "•", which latin-1 lacks
+    pdf.set_font("helvetica", size=12)
+    return pdf
+
+
+def write_block(pdf: FPDF, text: str, width: float = 0) -> None:
+    """One block (paragraph, heading or list item) wrapped by fpdf2 to `width` (0: the full text width)."""
+    pdf.multi_cell(width, 7, text, new_x="LMARGIN", new_y="NEXT")
+
+
+def save(pdf: FPDF, path: Path) -> Path:
+    """The PDF written to `path`."""
+    pdf.output(str(path))
+    return path
+
+
+def raw_lines(path: Path) -> list[str]:
+    """What pypdf alone returns for every page, one printed line per item."""
+    return [line for page in PdfReader(path).pages for line in page.extract_text().splitlines()]
+
+
+def sentence_containing(text: str, words: str) -> str:
+    """The first sentence of `text`, as `split_sentences` cuts it, that holds `words`."""
+    return next(text[s:e] for s, e in split_sentences(text) if words in text[s:e])
+
+
+def test_a_wrapped_paragraph_comes_back_as_one_line_of_whole_sentences(tmp_path: Path) -> None:
+    pdf = new_pdf()
+    pdf.add_page()
+    write_block(pdf, FREIGHT)
+    path = save(pdf, tmp_path / "freight.pdf")
+    as_printed = "\n".join(raw_lines(path))
+    assert "14 per cent" not in sentence_containing(as_printed, "Analysts"), "the sentence must wrap"
+
+    doc = load_document(path)
+
+    assert doc.text == FREIGHT
+    sentence = sentence_containing(doc.text, "Valmora")
+    assert sentence.startswith("Analysts at the chamber") and sentence.endswith("after the strike.")
+    assert "14 per cent" in sentence
+
+
+def test_two_columns_read_whole_and_column_one_first(tmp_path: Path) -> None:
+    pdf = new_pdf()
+    pdf.add_page()
+    gutter = 10
+    width = (pdf.epw - gutter) / 2
+    top = pdf.t_margin
+    for x, paragraphs in ((pdf.l_margin, (FREIGHT, STRIKE)), (pdf.l_margin + width + gutter, (HARBOUR, WINTER))):
+        pdf.set_xy(x, top)
+        for paragraph in paragraphs:
+            pdf.multi_cell(width, 7, paragraph, new_x="LEFT", new_y="NEXT")
+            pdf.ln(7)
+    path = save(pdf, tmp_path / "columns.pdf")
+
+    doc = load_document(path)
+
+    assert doc.text.split("\n\n") == [FREIGHT, STRIKE, HARBOUR, WINTER]
+
+
+def test_a_word_hyphenated_at_a_line_end_is_rejoined(tmp_path: Path) -> None:
+    pdf = new_pdf()
+    pdf.add_page()
+    write_block(pdf, "The ministry promised the families of the crew fair compen-\nsation within a month.")
+    path = save(pdf, tmp_path / "hyphen.pdf")
+    assert "compen-" in raw_lines(path)[0]
+
+    doc = load_document(path)
+
+    assert doc.text == "The ministry promised the families of the crew fair compensation within a month."
+
+
+@pytest.mark.parametrize(
+    ("lines", "joined"),
+    [
+        ("it pays fair compen-\nsation now.", "it pays fair compensation now."),
+        ("a long-\nterm plan.", "a long-term plan."),
+        ("a fuel short-\nage hit the city.", "a fuel shortage hit the city."),
+        ("Prime Minister Mustafa al-\nKadhimi said.", "Prime Minister Mustafa al-Kadhimi said."),
+        ("the 2020-\n21 season.", "the 2020-21 season."),
+        ("prices rose -\nand fell.", "prices rose - and fell."),
+    ],
+)
+def test_hyphen_at_a_line_end(lines: str, joined: str) -> None:
+    assert rejoin_lines(lines) == joined
+
+
+def test_headings_and_list_items_keep_their_own_lines_and_paragraphs_stay_apart(tmp_path: Path) -> None:
+    pdf = new_pdf()
+    pdf.add_page()
+    for block in ("Background", FREIGHT, "The port listed three demands:", "• a second pier", "- more cranes",
+                  "1. night shifts for the customs office, paid at the overtime rate agreed with the unions "
+                  "last year, and a review after six months", "(a) a new road", "Outlook", HARBOUR):
+        write_block(pdf, block)
+    path = save(pdf, tmp_path / "structure.pdf")
+
+    doc = load_document(path)
+
+    assert doc.text.split("\n\n") == [
+        "Background", FREIGHT, "The port listed three demands:", "• a second pier", "- more cranes",
+        "1. night shifts for the customs office, paid at the overtime rate agreed with the unions last year, "
+        "and a review after six months", "(a) a new road", "Outlook", HARBOUR,
+    ]
+
+
+def test_a_number_opening_a_wrapped_line_does_not_start_a_list_item() -> None:
+    lines = "Analysts said freight rates on the Valmora to Ostend route rose by\n14. Then they fell again in April."
+    assert rejoin_lines(lines) == lines.replace("\n", " ")
+
+
+def two_page_pdf(tmp_path: Path) -> Path:
+    pdf = new_pdf()
+    for paragraph in (FREIGHT, HARBOUR):
+        pdf.add_page()
+        write_block(pdf, paragraph)
+    return save(pdf, tmp_path / "two-pages.pdf")
+
+
+def test_sentences_on_page_two_map_to_page_two(tmp_path: Path) -> None:
+    doc = load_document(two_page_pdf(tmp_path))
+
+    assert [(span.page, doc.text[span.start : span.end]) for span in doc.pages] == [(1, FREIGHT), (2, HARBOUR)]
+    for words, page in (("Valmora", 1), ("northern channel", 2), ("dredging programme", 2)):
+        start, end = next((s, e) for s, e in split_sentences(doc.text) if words in doc.text[s:e])
+        assert doc.page_at(start) == doc.page_at(end - 1) == page
+
+
+def test_chunks_of_a_rejoined_pdf_keep_exact_text_and_page(tmp_path: Path, embedder: Embedder) -> None:
+    doc = load_document(two_page_pdf(tmp_path))
+
+    chunks = chunk_document(doc, embedder.count_tokens, 40, 8, embedder.split_long)
+
+    assert len(chunks) > 2
+    for chunk in chunks:
+        assert chunk.text == doc.text[chunk.start : chunk.end]
+        assert chunk.page == doc.page_at(chunk.start)
+    valmora = next(chunk for chunk in chunks if "Valmora" in chunk.text)
+    assert "14 per cent" in valmora.text and valmora.page == 1
