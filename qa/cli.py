@@ -15,7 +15,7 @@ from qa.config import Settings
 from qa.corpus import add_paths, remove_file
 from qa.embedding import Embedder
 from qa.errors import QAError
-from qa.evaluation import benchmark, write_results
+from qa.evaluation import benchmark, held_out_articles, write_results
 from qa.indexer import SyncReport, last_report, sync
 from qa.retrieval import MODES, Filters, Retriever
 
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = verbs.add_parser(
         "eval", parents=[common], help="measure retrieval and answers on a BEIR-format benchmark set",
         description="Index the set with this pipeline (cached; --index overrides the cache folder), run every mode "
-                    "and write eval-<set>.json and .md. Example: python -m qa eval data/scifact")
+                    "and write eval-<set>.json and .md. Example: python -m qa eval data/squad-public --held-out")
     evaluate.add_argument("data_dir", help="folder with corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
     evaluate.add_argument("--split", default="test", help="qrels split to score (default test; tune on train)")
     evaluate.add_argument("--out", default="benchmarks/results", help="where to write the results")
@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="folder of cached benchmark indexes, one per set and chunk setting")
     evaluate.add_argument("--no-calibrate", action="store_true", help="skip the no-answer threshold calibration")
     evaluate.add_argument("--every", type=int, default=1, help="score every n-th query only (default 1: all)")
+    evaluate.add_argument("--held-out", action="store_true",
+                          help="only the questions of the articles the answer model was not trained on "
+                               "(held_out_articles in qa/models/answer-scorer.json); writes eval-<set>-heldout.*")
     return parser
 
 
@@ -183,7 +186,13 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.cache) / f"{name}-{settings.chunk_tokens}-{settings.overlap_tokens}-{settings.backend}")
     report = benchmark(args.data_dir, replace(settings, index_dir=index_dir),
                        Embedder.from_settings(settings), split=args.split,
-                       calibrate=not args.no_calibrate, every=args.every)
+                       calibrate=not args.no_calibrate, every=args.every,
+                       held_out=held_out_articles() if args.held_out else ())
+    for name, value in {**report.get("answers", {}), **report.get("decisions", {})}.items():
+        print(f"{name}: {value:.3f}")
+    for row in report["modes"]:
+        print(f"{row['mode']}: nDCG@10 {row['metrics']['nDCG@10']:.3f}, p50 {row['p50_ms']:.0f} ms, "
+              f"p95 {row['p95_ms']:.0f} ms")
     for path in write_results(report, args.out):
         print(f"wrote {path}")
     return 0

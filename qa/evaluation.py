@@ -14,10 +14,14 @@ import math
 import os
 import platform
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
+import qa
 from qa.answer import NO_ANSWER_THRESHOLD, RERANK_DEPTH
 from qa.config import Settings
 from qa.embedding import Embedder, Progress
@@ -116,7 +120,9 @@ class Query:
 class BeirSet:
     """A BEIR-format set: its documents, the queries judged in one qrels split, and those qrels.
 
-    `fingerprint` is a digest of the files read, so a cached index of the set knows when it is stale.
+    `fingerprint` is a digest of the files the index depends on (not `unanswerable.jsonl`), so a cached
+    index of the set knows when it is stale. `unanswerable` holds the questions no document answers, which
+    an assistant should decline.
     """
 
     name: str
@@ -124,15 +130,33 @@ class BeirSet:
     queries: tuple[Query, ...]
     qrels: Mapping[str, Mapping[str, int]]
     fingerprint: str
+    unanswerable: tuple[Query, ...] = ()
 
     @property
     def has_answers(self) -> bool:
         """True for SQuAD-style sets, whose queries carry answer strings."""
         return any(query.answers for query in self.queries)
 
+    @cached_property
+    def titles(self) -> dict[str, str]:
+        """Each document's title by id: the title names its article (SQuAD paragraphs of one article share it)."""
+        return {doc.doc_id: doc.title for doc in self.documents}
+
+    def gold_titles(self, query_id: str) -> set[str]:
+        """The titles of a query's relevant documents: the articles that answer it."""
+        return {self.titles[doc_id] for doc_id in _relevant(self.qrels.get(query_id, {})) if doc_id in self.titles}
+
+    def with_queries(self, queries: Iterable[Query], unanswerable: Iterable[Query]) -> BeirSet:
+        """The same set asking only these questions (qrels kept for them), for samples and held-out runs."""
+        queries = tuple(queries)
+        return replace(self, queries=queries, qrels={q.query_id: self.qrels[q.query_id] for q in queries},
+                       unanswerable=tuple(unanswerable))
+
 
 def load_beir(folder: str | Path, split: str = "test") -> BeirSet:
     """Read `corpus.jsonl`, `queries.jsonl` and `qrels/<split>.tsv`; keep the queries judged in that split.
+
+    An `unanswerable.jsonl` beside them (same records, no gold documents) is read into `unanswerable`.
 
     Example:
         >>> scifact = load_beir("/data/scifact", split="train")
@@ -151,13 +175,17 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirSet:
         if line.strip():
             query_id, doc_id, relevance = line.split("\t")
             qrels.setdefault(query_id, {})[doc_id] = int(relevance)
-    queries = tuple(
-        Query(record["_id"], record["text"], tuple(dict.fromkeys((record.get("metadata") or {}).get("answers", ()))))
-        for record in read_jsonl(paths[1])
-        if record["_id"] in qrels
-    )
+    queries = tuple(beir_query(record) for record in read_jsonl(paths[1]) if record["_id"] in qrels)
+    unanswerable_path = folder / "unanswerable.jsonl"
+    unanswerable = tuple(beir_query(record) for record in read_jsonl(unanswerable_path)) \
+        if unanswerable_path.is_file() else ()
     documents = tuple(beir_document(record, folder.name) for record in read_jsonl(paths[0]))
-    return BeirSet(folder.name, documents, queries, qrels, digest.hexdigest())
+    return BeirSet(folder.name, documents, queries, qrels, digest.hexdigest(), unanswerable)
+
+
+def beir_query(record: Mapping) -> Query:
+    """A BEIR query record as a Query, with its distinct answer strings when its metadata lists them."""
+    return Query(record["_id"], record["text"], tuple(dict.fromkeys((record.get("metadata") or {}).get("answers", ()))))
 
 
 def beir_document(record: Mapping[str, str], set_name: str) -> Document:
@@ -257,25 +285,103 @@ def run_ask(retriever: Retriever, beir: BeirSet, search_run: Run, k: int = 5) ->
     return ModeResult("hybrid+rerank (ask)", evaluate(beir.qrels, run), sum(times), *_latency(times)), answers
 
 
-def answer_metrics(beir: BeirSet, answers: Mapping[str, Answer]) -> dict[str, float]:
+Kind = Literal["answerable", "unanswerable", "filtered"]
+
+
+@dataclass(frozen=True)
+class QuestionRecord:
+    """One question as `ask` answered it in an evaluation: enough to recalibrate the no-answer threshold offline.
+
+    `kind`: "answerable" (a judged query), "unanswerable" (from `unanswerable.jsonl`) or "filtered" (an
+    answerable query asked again with every document of its article filtered out). `score` is the answer
+    sentence's score (None when nothing was found), `holds_answer` whether that sentence holds an answer
+    string, `gold_first` whether the top passage is from a relevant document.
+    """
+
+    query_id: str
+    kind: Kind
+    score: float | None
+    confident: bool
+    holds_answer: bool
+    gold_first: bool
+    answer_text: str
+
+    def answered(self, threshold: float | None = None) -> bool:
+        """Whether the assistant answers: as `ask` decided (None), or as it would at this threshold on `score`."""
+        if threshold is None:
+            return self.confident
+        return self.score is not None and self.score >= threshold
+
+
+def question_record(query: Query, kind: Kind, answer: Answer, relevant: Iterable[str] = ()) -> QuestionRecord:
+    """The record of one asked question, given its gold document ids."""
+    best = answer.best
+    return QuestionRecord(query.query_id, kind, best.answer.score if best else None, answer.confident,
+                          contains_answer(answer.text, query.answers),
+                          bool(answer.hits) and answer.hits[0].doc_id in set(relevant), answer.text)
+
+
+def answer_records(retriever: Retriever, beir: BeirSet, answers: Mapping[str, Answer]) -> list[QuestionRecord]:
+    """Records of the answerable questions (from their `answers`) and of the unanswerable ones, asked here."""
+    records = [question_record(q, "answerable", answers[q.query_id], _relevant(beir.qrels[q.query_id]))
+               for q in beir.queries if q.answers]
+    logger.info("%s: asking %d unanswerable queries", beir.name, len(beir.unanswerable))
+    return records + [question_record(q, "unanswerable", retriever.ask(q.text, k=5, mode="hybrid"))
+                      for q in beir.unanswerable]
+
+
+# Each decision share: the group of questions it is over, and what counts in it at a threshold (None: as asked).
+DECISIONS: dict[str, tuple[Kind, Callable[[QuestionRecord, float | None], bool]]] = {
+    "answerable answered": ("answerable", lambda r, t: r.answered(t)),
+    "answered and right": ("answerable", lambda r, t: r.answered(t) and r.holds_answer),
+    "unanswerable declined": ("unanswerable", lambda r, t: not r.answered(t)),
+    "declined with the article filtered out": ("filtered", lambda r, t: not r.answered(t)),
+}
+
+
+def decision_shares(records: Sequence[QuestionRecord], threshold: float | None = None) -> dict[str, float]:
+    """The DECISIONS shares of these records at a threshold on the score (None: as `ask` decided).
+
+    The report and an offline recalibration both compute them here; a share whose group has no records is
+    left out.
+    """
+    shares = {}
+    for name, (kind, counts) in DECISIONS.items():
+        group = [record for record in records if record.kind == kind]
+        if group:
+            shares[name] = _mean(counts(record, threshold) for record in group)
+    return shares
+
+
+def threshold_table(records: Sequence[QuestionRecord], thresholds: Iterable[float]) -> list[dict[str, float]]:
+    """`decision_shares` at each candidate threshold, to choose a new one from saved records without asking again."""
+    return [{"threshold": threshold, **decision_shares(records, threshold)} for threshold in thresholds]
+
+
+def read_records(report_path: str | Path) -> list[QuestionRecord]:
+    """The per-question records (`questions`) of a saved `eval-<set>.json`, for `threshold_table` offline."""
+    return [QuestionRecord(**row) for row in json.loads(Path(report_path).read_text())["questions"]]
+
+
+def answer_metrics(beir: BeirSet, answers: Mapping[str, Answer], records: Sequence[QuestionRecord]) -> dict[str, float]:
     """For sets with answer strings: is an answer in the top passages, in the marked sentence, in the answer?
 
     "marked sentence contains an answer" is over the questions whose top passage is from a relevant
-    document; "answer sentence contains an answer" over all questions (the sentence `ask` presents).
+    document; "gold document first" and "answer sentence contains an answer" (the sentence `ask` presents)
+    over all answerable questions, read from their `records`.
     """
     asked = [query for query in beir.queries if query.answers]
-    first = [query for query in asked if answers[query.query_id].hits
-             and answers[query.query_id].hits[0].doc_id in _relevant(beir.qrels.get(query.query_id, {}))]
+    record = {r.query_id: r for r in records if r.kind == "answerable"}
+    first = [q for q in asked if record[q.query_id].gold_first]
     return {
         "answer in top-1 passage": _mean(
             any(contains_answer(hit.text, q.answers) for hit in answers[q.query_id].hits[:1]) for q in asked),
         "answer in top-5 passages": _mean(
             any(contains_answer(hit.text, q.answers) for hit in answers[q.query_id].hits[:5]) for q in asked),
-        "gold passage first": len(first) / len(asked) if asked else 0.0,
+        "gold document first": _mean(record[q.query_id].gold_first for q in asked),
         "marked sentence contains an answer (gold first)": _mean(
             contains_answer(answers[q.query_id].hits[0].answer_text, q.answers) for q in first),
-        "answer sentence contains an answer": _mean(contains_answer(answers[q.query_id].text, q.answers) for q in asked),
-        "confident": _mean(answers[q.query_id].confident for q in asked),
+        "answer sentence contains an answer": _mean(record[q.query_id].holds_answer for q in asked),
     }
 
 
@@ -285,8 +391,8 @@ class Calibration:
 
     Positives: questions whose presented answer sentence contains an answer string. Negatives: the same
     questions asked with every document of their article filtered out. `threshold` (below it: "the
-    corpus does not seem to answer this") maximizes TPR - FPR (Youden's J) over the observed scores;
-    `strong_threshold` is the lowest at which at most STRONG_FPR of the negatives still pass (the page's
+    corpus does not seem to answer this") maximizes TPR - FPR (Youden's J) over the observed scores (floored
+    to 3 decimals); `strong_threshold` is the lowest at which at most STRONG_FPR of the negatives still pass (the page's
     "Strong match").
     """
 
@@ -306,39 +412,63 @@ class Calibration:
 STRONG_FPR = 0.01
 
 
-def choose_thresholds(positives: Sequence[float], negatives: Sequence[float], current: float = 0.0) -> Calibration:
-    """The Calibration for these scores of answered (positives) and unanswerable (negatives) questions."""
+def choose_thresholds(records: Sequence[QuestionRecord], current: float = 0.0) -> Calibration:
+    """The Calibration of these records: the "filtered" ones are the negatives, and the "answerable" records of
+    the same questions whose answer sentence holds an answer the positives."""
+    asked_again = {r.query_id for r in records if r.kind == "filtered"}
+    positives = [r for r in records if r.kind == "answerable" and r.holds_answer and r.query_id in asked_again]
+    negatives = [r for r in records if r.kind == "filtered"]
 
     def rates(threshold: float) -> tuple[float, float]:
-        return (_mean(score >= threshold for score in positives), _mean(score >= threshold for score in negatives))
+        return _mean(r.answered(threshold) for r in positives), _mean(r.answered(threshold) for r in negatives)
 
-    candidates = sorted(set(positives))
+    # Thresholds are floored to 3 decimals, so a positive scored at one is still answered at the value
+    # reported (and shipped); the rates are those at that value.
+    candidates = sorted({math.floor(r.score * 1000) / 1000 for r in positives if r.score is not None})
     best = max(candidates, key=lambda t: (rates(t)[0] - rates(t)[1], -t), default=0.0)
     strong = min((t for t in candidates if rates(t)[1] <= STRONG_FPR), default=best)
-    return Calibration(round(best, 3), *rates(best), round(strong, 3), *rates(strong), len(positives),
-                       len(negatives), current, *rates(current))
+    return Calibration(best, *rates(best), strong, *rates(strong), len(positives), len(negatives), current,
+                       *rates(current))
 
 
-def calibrate_no_answer(retriever: Retriever, beir: BeirSet, answers: Mapping[str, Answer], every: int = 4,
-                        current: float = 0.0) -> Calibration:
+def calibrate_no_answer(retriever: Retriever, beir: BeirSet, records: Sequence[QuestionRecord], every: int = 4,
+                        current: float = 0.0) -> tuple[Calibration, list[QuestionRecord]]:
     """Ask every `every`-th answerable question again without its article; choose the thresholds (see Calibration).
 
-    The article of a document is its title (SQuAD paragraphs of one Wikipedia article share it).
+    `records` are the answerable questions' records; returns the calibration and the records of the
+    questions asked again (kind "filtered"). The article of a document is its title.
     """
     by_title: dict[str, list[str]] = {}
     for doc in beir.documents:
         by_title.setdefault(doc.title, []).append(doc.doc_id)
-    title_of = {doc.doc_id: doc.title for doc in beir.documents}
-    sample = [q for q in beir.queries if q.answers][::every]
-    positives = [answers[q.query_id].best.answer.score for q in sample
-                 if answers[q.query_id].best and contains_answer(answers[q.query_id].text, q.answers)]
-    negatives = []
-    for query in sample:
-        gold_titles = {title_of[doc_id] for doc_id in _relevant(beir.qrels[query.query_id]) if doc_id in title_of}
+    filtered = []
+    for query in [q for q in beir.queries if q.answers][::every]:
+        gold_titles = beir.gold_titles(query.query_id)
         others = tuple(doc_id for title, ids in by_title.items() if title not in gold_titles for doc_id in ids)
         answer = retriever.ask(query.text, k=5, mode="hybrid", filters=Filters(sources=others))
-        negatives.append(answer.best.answer.score if answer.best else -math.inf)
-    return choose_thresholds(positives, negatives, current)
+        filtered.append(question_record(query, "filtered", answer, _relevant(beir.qrels[query.query_id])))
+    return choose_thresholds([*records, *filtered], current), filtered
+
+
+def held_out_articles(path: Path | None = None) -> tuple[str, ...]:
+    """The titles of the articles the shipped answer model was not trained on, the only fair ones to report on."""
+    path = path or Path(qa.__file__).parent / "models" / "answer-scorer.json"
+    try:
+        return tuple(json.loads(path.read_text())["held_out_articles"])
+    except (OSError, ValueError, KeyError) as error:
+        raise QAError(f"cannot read the held-out articles (key held_out_articles) of {path}: {error}") from error
+
+
+def held_out_only(beir: BeirSet, titles: Iterable[str]) -> BeirSet:
+    """The set asking only the questions whose gold documents all belong to these articles (by title).
+
+    Unanswerable questions have no gold article and all stay.
+    """
+    titles = set(titles)
+    kept = [q for q in beir.queries if (gold := beir.gold_titles(q.query_id)) and gold <= titles]
+    if not kept:
+        raise QAError(f"no question of {beir.name} has its gold documents in the {len(titles)} held-out articles")
+    return beir.with_queries(kept, beir.unanswerable)
 
 
 def machine() -> dict[str, object]:
@@ -352,23 +482,48 @@ def machine() -> dict[str, object]:
     return {"cores": os.cpu_count(), "cpu": model or platform.processor(), "python": platform.python_version()}
 
 
+def answer_report(retriever: Retriever, beir: BeirSet, answers: Mapping[str, Answer], calibrate: bool) -> dict:
+    """The answer part of a report on a set with answer strings: checks, decisions, calibration, question records.
+
+    `decisions` are as `ask` decided; `decisions_at` the same shares at the shipped and the chosen thresholds;
+    `questions` the records (QuestionRecord) they are computed from, to recalibrate offline.
+    """
+    records = answer_records(retriever, beir, answers)
+    report: dict = {"answers": answer_metrics(beir, answers, records)}
+    thresholds = {NO_ANSWER_THRESHOLD}
+    if calibrate:
+        logger.info("%s: calibrating the no-answer threshold", beir.name)
+        calibration, filtered = calibrate_no_answer(retriever, beir, records, current=NO_ANSWER_THRESHOLD)
+        records += filtered
+        report["no_answer"] = asdict(calibration)
+        thresholds |= {calibration.threshold, calibration.strong_threshold}
+    report["decisions"] = decision_shares(records)
+    report["decisions_at"] = threshold_table(records, sorted(thresholds))
+    report["questions"] = [asdict(record) for record in records]
+    return report
+
+
 def benchmark(folder: str | Path, settings: Settings, embedder: Embedder, split: str = "test",
-              modes: Sequence[str] = ("dense", "bm25", "hybrid"), calibrate: bool = True, every: int = 1) -> dict:
+              modes: Sequence[str] = ("dense", "bm25", "hybrid"), calibrate: bool = True, every: int = 1,
+              held_out: Sequence[str] = ()) -> dict:
     """Index a BEIR-format set with the project's pipeline (in `settings.index_dir`) and measure every mode.
 
     Returns a JSON-ready report: set, sizes, settings, machine, timings, metrics per mode, the `ask` run
-    (hybrid with the sentence rerank), and for SQuAD-style sets the answer checks and the no-answer
-    calibration. `every` > 1 scores every n-th query only (a fixed sample, for slow machines).
+    (hybrid with the sentence rerank), and for SQuAD-style sets `answer_report`. `held_out` (article
+    titles) keeps only the questions of those articles; `every` > 1 then scores every n-th query only (a
+    fixed sample, for slow machines).
     """
     beir = load_beir(folder, split)
+    if held_out:
+        beir = held_out_only(beir, held_out)
     if every > 1:
-        sample = beir.queries[::every]
-        beir = replace(beir, queries=sample, qrels={q.query_id: beir.qrels[q.query_id] for q in sample})
+        beir = beir.with_queries(beir.queries[::every], beir.unanswerable[::every])
     started = time.perf_counter()
     retriever = open_index(beir, settings, embedder)
     report: dict = {
         "set": beir.name, "split": split, "documents": len(beir.documents), "queries": len(beir.queries),
-        "every": every,
+        "unanswerable": len(beir.unanswerable), "every": every, "held_out_articles": list(held_out),
+        "no_answer_threshold": NO_ANSWER_THRESHOLD,
         "chunks": retriever.generation.manifest.chunks, "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "machine": machine(), "model": embedder.model_id, "backend": getattr(embedder, "backend", "torch"),
         "settings": {"chunk_tokens": settings.chunk_tokens, "overlap_tokens": settings.overlap_tokens,
@@ -385,20 +540,21 @@ def benchmark(folder: str | Path, settings: Settings, embedder: Embedder, split:
         result, answers = run_ask(retriever, beir, runs["hybrid"])
         report["modes"].append(asdict(result))
         if beir.has_answers:
-            report["answers"] = answer_metrics(beir, answers)
-            if calibrate:
-                logger.info("%s: calibrating the no-answer threshold", beir.name)
-                report["no_answer"] = asdict(
-                    calibrate_no_answer(retriever, beir, answers, current=NO_ANSWER_THRESHOLD))
+            report.update(answer_report(retriever, beir, answers, calibrate))
     report["total_seconds"] = round(time.perf_counter() - started, 1)
     return report
 
 
+def results_stem(report: Mapping) -> str:
+    """`eval-<set>`, or `eval-<set>-heldout` for a run on the held-out articles, so neither overwrites the other."""
+    return f"eval-{report['set']}" + ("-heldout" if report["held_out_articles"] else "")
+
+
 def write_results(report: Mapping, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write `eval-<set>.json` and `eval-<set>.md` (a table per mode) into `out_dir`; return both paths."""
+    """Write `<results_stem>.json` and `.md` (a table per mode) into `out_dir`; return both paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"eval-{report['set']}"
+    stem = results_stem(report)
     json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
     json_path.write_text(json.dumps(report, indent=2) + "\n")
     md_path.write_text(markdown(report))
@@ -409,15 +565,20 @@ def markdown(report: Mapping) -> str:
     """The report as a Markdown page: where and when it ran, then one row per mode."""
     m = report["machine"]
     s = report["settings"]
+    held_out = report["held_out_articles"]
     lines = [
-        f"# {report['set']} ({report['split']})",
+        f"# {report['set']} ({report['split']}" + (", held-out articles only)" if held_out else ")"),
         "",
         f"{report['date']}; {m['cores']} cores, {m['cpu']}; Python {m['python']}; model {report['model']} "
         f"({report['backend']}).",
         f"{report['documents']:,} documents as {report['chunks']:,} passages of at most {s['chunk_tokens']} word pieces "
         f"(overlap {s['overlap_tokens']}), FAISS {s['faiss_factory']}, hybrid dense weight {s['dense_weight']}; "
-        f"{report['queries']:,} queries" + (f" (one in {report['every']} of the split)" if report["every"] > 1 else "")
+        f"{report['queries']:,} queries"
+        + (f" and {report['unanswerable']:,} unanswerable ones" if report["unanswerable"] else "")
+        + (f" (one in {report['every']} of the split)" if report["every"] > 1 else "")
         + f". Index built or reused in {report['index_seconds']} s; the whole run took {report['total_seconds']:.0f} s.",
+        *([f"Restricted to the questions whose gold documents are from the {len(held_out)} articles held out from the "
+           f"answer model's training (qa/models/answer-scorer.json): {', '.join(held_out)}."] if held_out else []),
         "",
         "| mode | nDCG@10 | MRR@10 | R@1 | R@5 | R@10 | R@100 | seconds | p50 ms | p95 ms |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -433,6 +594,8 @@ def markdown(report: Mapping) -> str:
     if "answers" in report:
         lines += ["", "## Answers", "", "| check | share of questions |", "| --- | --- |"]
         lines += [f"| {name} | {value:.3f} |" for name, value in report["answers"].items()]
+    if "decisions" in report:
+        lines += decisions_markdown(report)
     if "no_answer" in report:
         c = report["no_answer"]
         lines += ["", "## No-answer threshold", "",
@@ -445,3 +608,19 @@ def markdown(report: Mapping) -> str:
                   f"At the shipped qa.answer.NO_ANSWER_THRESHOLD {c['current_threshold']:.3f}: TPR "
                   f"{c['current_tpr']:.3f}, FPR {c['current_fpr']:.3f}."]
     return "\n".join(lines) + "\n"
+
+
+def decisions_markdown(report: Mapping) -> list[str]:
+    """The answer-or-decline section: the shares as `ask` decided, then at each threshold of `decisions_at`."""
+    counts = Counter(row["kind"] for row in report["questions"])
+    names = list(report["decisions"])
+    lines = ["", "## Answer or decline", "",
+             f"As `ask` decided (qa.answer.NO_ANSWER_THRESHOLD {report['no_answer_threshold']:.3f}); per-question "
+             "records are in the JSON (`questions`).", "", "| share | value | over |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {report['decisions'][name]:.3f} | {counts[DECISIONS[name][0]]:,} {DECISIONS[name][0]} |"
+              for name in names]
+    lines += ["", "The same shares at other thresholds on the answer sentence's score:", "",
+              "| threshold | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+    lines += [f"| {row['threshold']:.3f} | " + " | ".join(f"{row[name]:.3f}" for name in names) + " |"
+              for row in report["decisions_at"]]
+    return lines

@@ -2,7 +2,8 @@
 
 The same as `python -m qa eval DATA_DIR ...`: indexes the set with the project's own pipeline (cached in
 the system temp folder under qa-eval-cache/), runs dense, BM25, hybrid and ask, and writes
-eval-<set>.json and eval-<set>.md with the date and the machine. Not a test: it takes minutes.
+eval-<set>.json and eval-<set>.md with the date and the machine (eval-<set>-heldout.* with
+--held-out: only the questions of the articles the answer model was not trained on). Not a test: it takes minutes.
 """
 
 from __future__ import annotations
