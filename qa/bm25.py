@@ -13,28 +13,12 @@ from pathlib import Path
 
 import bm25s
 import numpy as np
-import Stemmer
+
+from qa.text import query_terms, tokenize
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)
-_STEMMER = Stemmer.Stemmer("english")
 _TERMS, _OFFSETS = "terms.npy", "term_offsets.npy"
 K1, B = 1.2, 0.75
-
-
-def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-cased, stop-word-free, stemmed terms of each text."""
-    return bm25s.tokenize(list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
-
-
-# Words that say what kind of answer is wanted, not what it is about; bm25s's English stop words keep them.
-# Left out of queries (SQuAD, BM25 alone, held-out questions: R@1 0.749 -> 0.770) and of the terms an answer
-# sentence must contain (qa.answer). Documents are indexed with them, as written.
-QUESTION_WORDS = frozenset(tokenize(["who whom whose what when where which why how"])[0])
-
-
-def query_terms(query: str) -> list[str]:
-    """The query's terms as `tokenize` makes them, without question words."""
-    return [term for term in tokenize([query])[0] if term not in QUESTION_WORDS]
 
 
 class BM25Index:

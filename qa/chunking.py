@@ -6,57 +6,13 @@ Each chunk keeps its exact character span in the document (`doc.text[start:end] 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
 from qa.records import Chunk, Document
+from qa.text import split_sentences
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 Splitter = Callable[[str, int], list[tuple[int, int]]]
-
-_ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "prof", "gen", "lt", "col", "sgt", "capt", "maj", "st", "sr", "jr", "no",
-    "vs", "etc", "e.g", "i.e", "u.s", "u.k", "u.n", "al", "fig", "approx", "inc", "ltd", "co", "corp",
-    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "rev", "gov",
-}
-# A sentence ends at . ! or ? (plus closing quotes/brackets) followed by space and a likely sentence start.
-_SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
-_WORD_BEFORE = re.compile(r"([\w.]+)\.$")
-
-
-def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Character spans of the sentences in `text[start:end]`; line breaks always end a sentence."""
-    end = len(text) if end is None else end
-    spans: list[tuple[int, int]] = []
-    for line in re.finditer(r"[^\n]+", text[start:end]):
-        line_start = start + line.start()
-        sentence_start = line_start
-        for match in _SENTENCE_END.finditer(line.group()):
-            boundary = line_start + match.end()
-            if _is_abbreviation(text[sentence_start:boundary]):
-                continue
-            spans.append((sentence_start, boundary))
-            sentence_start = boundary
-        spans.append((sentence_start, line_start + len(line.group())))
-    return [trimmed for span in spans if (trimmed := _trim(text, *span))]
-
-
-def _is_abbreviation(sentence: str) -> bool:
-    """True when the final period belongs to an abbreviation or an initial ("Gen.", "U.S.", "J.")."""
-    match = _WORD_BEFORE.search(sentence.rstrip("\"'”’)]"))
-    if not match:
-        return False
-    word = match.group(1).lower()
-    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return (start, end) if end > start else None
-
 
 def chunk_document(
     doc: Document,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from qa.text import balance_quotes
+
 
 @dataclass(frozen=True)
 class PageSpan:
@@ -98,8 +100,9 @@ class Answer:
 
     @property
     def text(self) -> str:
-        """The answering sentence, or "" when there is none."""
-        return self.best.answer_text if self.best else ""
+        """The answering sentence (a quote it opens or closes balanced, see `balance_quotes`), or "" when there
+        is none."""
+        return balance_quotes(self.best.answer_text) if self.best else ""
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""

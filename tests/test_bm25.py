@@ -8,7 +8,8 @@ import bm25s
 import numpy as np
 import pytest
 
-from qa.bm25 import BM25Index, tokenize
+from qa.bm25 import BM25Index
+from qa.text import tokenize
 from tests.conftest import REPO
 
 PARAGRAPHS = [p.strip() for path in sorted((REPO / "corpus").glob("*.txt"))

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from qa import Embedder
-from qa.chunking import chunk_document, pack, split_sentences
+from qa.chunking import chunk_document, pack
+from qa.text import split_sentences
 from qa.loading import load_document
 from qa.records import Document, PageSpan
 from tests.conftest import REPO

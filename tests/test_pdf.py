@@ -9,7 +9,8 @@ from fpdf import FPDF
 from pypdf import PdfReader
 
 from qa import Embedder
-from qa.chunking import chunk_document, split_sentences
+from qa.chunking import chunk_document
+from qa.text import split_sentences
 from qa.loading import load_document
 from qa.pdf_text import rejoin_lines
 
