@@ -317,10 +317,11 @@ def show_turn(number: int, turn: Turn, retriever: qa.Retriever, latest: bool) ->
                         f'<div class="qa-source">— <b>{escape_html(best.title or best.doc_id)}</b>, '
                         f'{escape_html(source_details(best))}</div>', unsafe_allow_html=True)
         else:
-            st.info("**The corpus does not seem to answer this.** The closest passages are below; "
-                    "try other words, or add articles that cover it.")
+            st.info("**The archive does not seem to answer this.** No sentence states it; the closest passages "
+                    "are below. Try other words, or add articles that cover it.")
         with st.expander(f"Passages ({len(answer.hits)})", expanded=latest):
-            st.caption("The highlighted sentence is the one closest to your question; the label says how close.")
+            st.caption("A highlighted sentence is one the answer model rates as answering your question; the label "
+                       "says how sure it is.")
             for hit in answer.hits:
                 show_passage(hit, f"context-{number}-{hit.rank}", retriever)
 

@@ -1,21 +1,16 @@
-"""Marks, inside each hit, the sentence that best answers the question; extractive, never invents text.
+"""Marks, inside each hit, the sentence that answers the question, and says when none does; extractive.
 
-Each hit is run through the model once, for its contextual word-piece vectors (`Embedder.encode_tokens`).
-A sentence's score adds up:
-- the cosine of the question's vector with the mean of the sentence's piece vectors;
-- how much of the question it states in words: the idf-weighted share of the question's (stemmed) terms
-  it contains, the share of the question's term pairs it contains in order, and whether it holds the kind
-  of thing the question asks for (a date for "when", a number for "how many", a name for "who");
-- its token match (`token_match`): for each important word piece of the question, its best cosine with
-  a piece of the sentence (ColBERT-style late interaction on MiniLM's own vectors).
-The same scores, plus the token match of the whole passage, rerank the hybrid candidates in
-`Retriever.ask`: a passage that states the question's facts moves up.
-
-Measured on SQuAD (squad-public; every 3rd question, held out from the 2/3 the weights were chosen on;
-benchmarks/results/eval-squad-public.md): gold-paragraph Recall@1 0.795 -> 0.863 and Recall@5 0.960 ->
-0.974 against hybrid search alone; the top passage's marked sentence holds an answer for 0.864 of
-gold-first questions. The previous version (one encode per sentence, no token match, depth 10) reached
-0.838 / 0.965 at 1-3 s a question; this one takes about 0.2 s. SciFact nDCG@10: 0.724 -> 0.728.
+Two steps, each with the signal it does best:
+- Passage order (hybrid mode): each of the top RERANK_DEPTH candidates is run through the embedder once for its
+  contextual word-piece vectors, and reordered by its fused score, its best sentence's similarity score
+  (`sentence_scores`: cosine of pooled pieces, the idf-weighted share of question terms and term pairs it
+  states, the kind of answer asked for, and a ColBERT-style token match), and the token match of the whole
+  passage. On SQuAD this lifts gold-paragraph Recall@1 from 0.795 to 0.863.
+- The answer sentence: similarity cannot tell a sentence that restates the question (the lead naming the same
+  people) from the one that answers it (the one with the figure): on bbc-news it marked an answer for 0.35 of
+  questions. The trained cross-encoder (`qa.answer_model`) reads the question with each sentence of the kept
+  passages; its probability is the sentence's score, and a best one below NO_ANSWER_THRESHOLD means the archive
+  does not seem to answer.
 """
 
 from __future__ import annotations
@@ -26,20 +21,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from qa.bm25 import QUESTION_WORDS, query_terms, tokenize
-from qa.chunking import split_sentences
+from qa.answer_model import AnswerModel, read_card
 from qa.embedding import Embedder, TokenVectors, unit
 from qa.records import Answer, Hit, Sentence
+from qa.text import QUESTION_WORDS, answer_type, holds_type, query_terms, split_sentences, tokenize
 
 TermWeights = Callable[[Sequence[str]], np.ndarray]
 
-# Below this best-sentence score the evidence is too weak to present as an answer; at or above the strong one,
-# unanswerable questions almost never reach it. Calibrated on SQuAD (qa.evaluation.calibrate_no_answer,
-# benchmarks/results/eval-squad-public.md): questions whose answer sentence held an answer against the same
-# questions asked with their article filtered out; the first maximizes TPR - FPR, the second is the lowest
-# score that at most 1% of the unanswerable questions reach.
-NO_ANSWER_THRESHOLD = 1.49
-STRONG_ANSWER_THRESHOLD = 1.892
+# The answer model's probability below which no sentence is presented as the answer, and from which a match is
+# strong (unanswerable questions almost never reach it): calibrated on public data, kept in the model card
+# beside the model they belong to (scripts/calibrate_answer_model.py; the card says what each trades).
+NO_ANSWER_THRESHOLD: float = read_card()["no_answer_threshold"]
+STRONG_ANSWER_THRESHOLD: float = read_card()["strong_answer_threshold"]
 LEXICAL_WEIGHT = 1.0  # idf-weighted share of question terms in the sentence
 PAIR_WEIGHT = 0.5  # share of the question's consecutive term pairs found in the sentence
 TYPE_WEIGHT = 0.2  # the sentence holds what the question's wh-word asks for
@@ -47,45 +40,6 @@ SENTENCE_MATCH_WEIGHT = 1.0  # token match (`token_match`) of the question again
 RERANK_WEIGHT = 1.0  # a candidate's fused score plus this times its best sentence's score
 PASSAGE_MATCH_WEIGHT = 2.0  # plus this times the token match of the question against the whole passage
 RERANK_DEPTH = 20  # hybrid candidates the sentence scores may reorder
-
-_DATE = re.compile(
-    r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|september|october|"
-    r"november|december|century|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
-    re.IGNORECASE,
-)
-_NUMBER = re.compile(
-    r"\b\d[\d,.]*\b|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
-    r"hundred|thousand|million|billion|dozen)\b",
-    re.IGNORECASE,
-)
-_NAME = re.compile(r"\b[A-Z][a-z]+")
-
-
-def answer_type(question: str) -> str:
-    """"date", "number", "name" or "" for the kind of answer the question's wording asks for."""
-    text = question.lower()
-    if re.search(r"\b(when|what year|which year|what century|what date)\b", text):
-        return "date"
-    if re.search(r"\bhow (many|much|long|far|old|large|big|tall|high)\b|\bwhat (percentage|percent|number|amount)\b",
-                 text):
-        return "number"
-    if re.search(r"\bwho(m|se)?\b", text):
-        return "name"
-    return ""
-
-
-def _holds_type(kind: str, question: str, sentence: str) -> bool:
-    """Does the sentence hold something of `kind` that the question does not already say?"""
-    if kind == "date":
-        return bool(_DATE.search(sentence))
-    if kind == "number":
-        asked = {match.group(0).lower() for match in _NUMBER.finditer(question)}
-        return any(match.group(0).lower() not in asked for match in _NUMBER.finditer(sentence))
-    if kind == "name":
-        asked = set(question.split())
-        return any(match.group(0) not in asked for match in _NAME.finditer(sentence[1:]))
-    return False
-
 
 def lexical_scores(question: str, sentences: Sequence[str], weights: TermWeights) -> np.ndarray:
     """Per sentence: LEXICAL_WEIGHT * idf-share of question terms + PAIR_WEIGHT * pair share + TYPE_WEIGHT * type."""
@@ -101,7 +55,7 @@ def lexical_scores(question: str, sentences: Sequence[str], weights: TermWeights
         share = sum(weight for term, weight in idf.items() if term in present) / total
         pair_share = len(pairs & set(zip(words, words[1:]))) / len(pairs) if pairs else 0.0
         scores[i] = (LEXICAL_WEIGHT * share + PAIR_WEIGHT * pair_share
-                     + TYPE_WEIGHT * _holds_type(kind, question, sentence))
+                     + TYPE_WEIGHT * holds_type(kind, question, sentence))
     return scores
 
 
@@ -124,33 +78,41 @@ class AskedQuestion:
         return token_match(self.tokens.units, self.importance, pieces)
 
 
-def mark_answers(question: str, hits: Sequence[Hit], embedder: Embedder, weights: TermWeights,
-                 k: int | None = None, rerank: bool = False) -> Answer:
-    """Score every sentence of every hit (one model run per hit), mark each hit's best, keep `k` hits.
+def mark_answers(asked: AskedQuestion, hits: Sequence[Hit], embedder: Embedder, weights: TermWeights,
+                 model: AnswerModel, k: int | None = None, rerank: bool = False) -> Answer:
+    """Order the hits (with `rerank`), keep `k`, and mark in each kept hit the sentence the answer model rates best.
 
-    With `rerank`, hits are reordered by score + RERANK_WEIGHT * best sentence score + PASSAGE_MATCH_WEIGHT *
-    token match of the whole passage (and renumbered) before the first `k` are kept. The best answer is the
-    highest-scoring marked sentence of those kept. A line that only repeats the hit's title is not marked
-    while the hit has another sentence.
+    With `rerank`, each hit is run through the embedder once and reordered by score + RERANK_WEIGHT * its best
+    sentence's similarity score + PASSAGE_MATCH_WEIGHT * the token match of the whole passage (then renumbered).
+    The answer model then rates every sentence of the kept hits with the question; a hit's mark is its best, with
+    that probability as its score, and the answer is the best of those. Below NO_ANSWER_THRESHOLD the answer is not
+    confident: the archive does not seem to answer the question.
     """
-    asked = AskedQuestion.encode(question, embedder, weights)
-    marked: list[tuple[Hit, float]] = []  # each hit with its sentence marked, and its rerank key
-    for hit, pieces in zip(hits, embedder.encode_tokens([hit.text for hit in hits])):
-        own = _candidate_sentences(hit)
-        key = hit.score + PASSAGE_MATCH_WEIGHT * asked.match(pieces.units)
-        if own:
-            scores = sentence_scores(asked, hit.text, own, pieces, weights)
-            best = int(np.argmax(scores))
-            hit = replace(hit, answer=Sentence(start=own[best][0], end=own[best][1], score=float(scores[best])))
-            key += RERANK_WEIGHT * float(scores[best])
-        marked.append((hit, key))
-
+    kept = list(hits)
     if rerank:
-        marked.sort(key=lambda pair: -pair[1])
-    kept = [replace(hit, rank=rank) if rerank else hit for rank, (hit, _) in enumerate(marked, start=1)][:k]
+        keys = []
+        for hit, pieces in zip(kept, embedder.encode_tokens([hit.text for hit in kept])):
+            own = candidate_sentences(hit)
+            key = hit.score + PASSAGE_MATCH_WEIGHT * asked.match(pieces.units)
+            if own:
+                key += RERANK_WEIGHT * float(sentence_scores(asked, hit.text, own, pieces, weights).max())
+            keys.append(key)
+        order = np.argsort(-np.array(keys), kind="stable")
+        kept = [replace(kept[i], rank=rank) for rank, i in enumerate(order, start=1)]
+    kept = [model_marked(asked.text, hit, model) for hit in kept[:k]]
     best_hit = max((hit for hit in kept if hit.answer), key=lambda hit: hit.answer.score, default=None)
     confident = best_hit is not None and best_hit.answer.score >= NO_ANSWER_THRESHOLD
-    return Answer(question=question, hits=tuple(kept), best=best_hit, confident=confident)
+    return Answer(question=asked.text, hits=tuple(kept), best=best_hit, confident=confident)
+
+
+def model_marked(question: str, hit: Hit, model: AnswerModel) -> Hit:
+    """The hit with the sentence the answer model rates likeliest to answer marked (unchanged without sentences)."""
+    own = candidate_sentences(hit)
+    if not own:
+        return hit
+    scores = model.probabilities(question, [hit.text[start:end] for start, end in own])
+    start, end = own[int(np.argmax(scores))]
+    return replace(hit, answer=Sentence(start, end, float(scores.max())))
 
 
 def sentence_scores(asked: AskedQuestion, text: str, spans: Sequence[tuple[int, int]], pieces: TokenVectors,
@@ -195,7 +157,7 @@ def token_match(question: np.ndarray, importance: np.ndarray, pieces: np.ndarray
     return float((question @ pieces.T).max(axis=1) @ importance / importance.sum())
 
 
-def _candidate_sentences(hit: Hit) -> list[tuple[int, int]]:
+def candidate_sentences(hit: Hit) -> list[tuple[int, int]]:
     """The hit's sentence spans, without a line that is only the document's title (unless nothing else is left)."""
     spans = split_sentences(hit.text)
     title = " ".join(hit.title.split()).lower()

@@ -110,7 +110,7 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
         best = answer.best
         print(f"Answer: {answer.text}\n  — {best.title}, {best.publisher}, {best.date}\n")
     else:
-        print("The corpus does not seem to answer this; the closest passages are below.\n")
+        print("The archive does not seem to answer this: no sentence states it. The closest passages are below.\n")
     for hit in answer.hits:
         page = f", page {hit.page}" if hit.page else ""
         print(f"{hit.rank}. {hit.title} — {hit.publisher}, {hit.date}{page} (score {hit.score:.3f})")

@@ -521,8 +521,8 @@ def benchmark(folder: str | Path, settings: Settings, embedder: Embedder, split:
     started = time.perf_counter()
     retriever = open_index(beir, settings, embedder)
     report: dict = {
-        "set": beir.name, "split": split, "documents": len(beir.documents), "queries": len(beir.queries),
-        "unanswerable": len(beir.unanswerable), "every": every, "held_out_articles": list(held_out),
+        "set": beir.name, "data_dir": str(Path(folder).resolve()), "split": split, "documents": len(beir.documents),
+        "queries": len(beir.queries), "unanswerable": len(beir.unanswerable), "every": every, "held_out_articles": list(held_out),
         "no_answer_threshold": NO_ANSWER_THRESHOLD,
         "chunks": retriever.generation.manifest.chunks, "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "machine": machine(), "model": embedder.model_id, "backend": getattr(embedder, "backend", "torch"),

@@ -24,9 +24,9 @@ class Relevance(NamedTuple):
     color: str
 
 
-# Bands of the best sentence's score (qa.answer), at the thresholds calibrated on SQuAD: at or above
-# NO_ANSWER_THRESHOLD the sentence would be presented as an answer; above STRONG_ANSWER_THRESHOLD it
-# almost never comes from a corpus without the answer. Highest first.
+# Bands of the answer model's probability for a hit's best sentence (qa.answer), at the thresholds calibrated
+# on public data (qa/models/answer-scorer.json): at or above NO_ANSWER_THRESHOLD the sentence is presented as
+# an answer; at or above STRONG_ANSWER_THRESHOLD it almost never comes from an archive without the answer.
 RELEVANCE_BANDS: tuple[tuple[float, Relevance], ...] = (
     (STRONG_ANSWER_THRESHOLD, Relevance("Strong match", "green")),
     (NO_ANSWER_THRESHOLD, Relevance("Good match", "blue")),
@@ -91,8 +91,9 @@ def highlight_html(text: str, start: int, end: int, pages: Sequence[PageSpan] = 
 
 
 def passage_html(hit: Hit) -> str:
-    """The hit's passage, escaped, with its answering sentence marked."""
-    if hit.answer is None:
+    """The hit's passage, escaped, with its answering sentence marked when the answer model rates it an answer
+    (at or above NO_ANSWER_THRESHOLD): a passage that only comes close is shown without a mark."""
+    if hit.answer is None or hit.answer.score < NO_ANSWER_THRESHOLD:
         return highlight_html(hit.text, 0, 0)
     return highlight_html(hit.text, hit.answer.start, hit.answer.end)
 

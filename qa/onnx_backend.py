@@ -97,7 +97,6 @@ def export_int8(source: Path, target: Path) -> None:
     calibration data. Uses torch, transformers and onnx, which are needed only here.
     """
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
@@ -122,25 +121,46 @@ def export_int8(source: Path, target: Path) -> None:
     # two texts of different lengths, so neither the batch nor the sequence axis is traced as a constant
     example = AutoTokenizer.from_pretrained(str(source))(["a short one", "a somewhat longer example text"],
                                                          padding=True, return_tensors="pt")
+    write_int8_onnx(model, tuple(example[name] for name in INPUTS), target,
+                    {OUTPUTS[0]: {0: "batch"}, OUTPUTS[1]: {0: "batch", 1: "tokens"}})
+
+
+def write_int8_onnx(model: Any, example: tuple, target: Path, outputs: dict[str, dict[int, str]],
+                    quantize: tuple[str, ...] = ("MatMul",)) -> None:
+    """Export a torch module taking INPUTS to ONNX, quantize the weights of the `quantize` ops to int8 (per output
+    channel), and move the file to `target` atomically. `outputs` names each output with its dynamic axes."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     axes = {name: {0: "batch", 1: "tokens"} for name in INPUTS}
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notices
         plain = Path(tmp) / "model.onnx"
         with torch.no_grad():
-            torch.onnx.export(model, tuple(example[name] for name in INPUTS), str(plain), input_names=list(INPUTS),
-                              output_names=list(OUTPUTS),
-                              dynamic_axes={**axes, OUTPUTS[0]: {0: "batch"}, OUTPUTS[1]: {0: "batch", 1: "tokens"}},
-                              opset_version=17,
-                              dynamo=False)
+            torch.onnx.export(model, example, str(plain), input_names=list(INPUTS), output_names=list(outputs),
+                              dynamic_axes={**axes, **outputs}, opset_version=17, dynamo=False)
         quantized = Path(tmp) / "model-int8.onnx"
         root = logging.getLogger()
         root.addFilter(_quiet_quantizer)
         try:
             quantize_dynamic(str(plain), str(quantized), per_channel=True, weight_type=QuantType.QInt8,
-                             op_types_to_quantize=["MatMul"])
+                             op_types_to_quantize=list(quantize))
         finally:
             root.removeFilter(_quiet_quantizer)
         os.replace(quantized, target)
+
+
+def open_session(path: Path) -> Any:
+    """An onnxruntime CPU session for the file at `path`, logging errors only, with idle threads that sleep."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    # Idle worker threads spinning for more work steal the core from whatever runs next: with spinning on,
+    # a query embedding took 7.5-10.8 ms instead of 3.7-4.1 ms and the FAISS scan right after it doubled,
+    # and encoding on a shared 2-core machine fell from 45 to 33 chunks/s.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def _quiet_quantizer(record: logging.LogRecord) -> bool:
@@ -159,15 +179,7 @@ class OnnxEncoder:
     """
 
     def __init__(self, path: Path) -> None:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3  # errors only
-        # Idle worker threads spinning for more work steal the core from whatever runs next: with spinning on,
-        # a query embedding took 7.5-10.8 ms instead of 3.7-4.1 ms and the FAISS scan right after it doubled,
-        # and encoding on a shared 2-core machine fell from 45 to 33 chunks/s.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = open_session(path)
         self.inputs = [node.name for node in self.session.get_inputs()]
 
     def run(self, encoding: Any) -> tuple[np.ndarray, np.ndarray]:

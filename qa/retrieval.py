@@ -1,15 +1,17 @@
-"""Search: dense (FAISS) and BM25 candidates fused by reciprocal rank fusion, returned as `Hit`s with sources."""
+"""Search: dense (FAISS) and BM25 candidates fused by a convex combination of their scores, returned as `Hit`s with sources."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from qa.answer import RERANK_DEPTH, mark_answers
+from qa.answer import RERANK_DEPTH, AskedQuestion, mark_answers
+from qa.answer_model import AnswerModel
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import QuestionError
@@ -108,16 +110,40 @@ class Retriever:
         Example:
             >>> hits = Retriever.open("index").search("who was suspected of the Kadhimi attack", k=5)
         """
+        return self._search(self.check_question(question), k, mode, filters, candidates)
+
+    def ask(self, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None) -> Answer:
+        """Search, mark the answering sentence in each hit, and pick the best one (see qa.answer).
+
+        In hybrid mode the top RERANK_DEPTH candidates are reordered by sentence and token-match scores first;
+        dense and bm25 keep their own order, so each can be compared alone. The question is checked and
+        encoded once: its vector from the word-piece run serves the dense search too.
+        """
+        asked = AskedQuestion.encode(self.check_question(question), self.embedder, self.generation.bm25.idf)
+        rerank = mode == "hybrid"
+        hits = self._search(asked.text, max(k, RERANK_DEPTH) if rerank else k, mode, filters,
+                            query=asked.tokens.sentence[None, :])
+        return mark_answers(asked, hits, self.embedder, self.generation.bm25.idf, self.answer_model, k=k,
+                            rerank=rerank)
+
+    @cached_property
+    def answer_model(self) -> AnswerModel:
+        """The trained answer scorer, loaded on the first `ask`."""
+        return AnswerModel.shipped()
+
+    def _search(self, question: str, k: int, mode: Mode, filters: Filters | None, candidates: int = 100,
+                query: np.ndarray | None = None) -> list[Hit]:
+        """`search` of a checked question; `query` is its vector when the caller already has it."""
         if mode not in MODES:
             raise QuestionError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        question = self.check_question(question)
         allowed = self.generation.chunk_ids_where(*filters.sql()) if filters else None
         if allowed is not None and not len(allowed):
             return []
         n = max(candidates, k)
         rankings = []
         if mode in ("hybrid", "dense"):
-            rankings.append(self._dense(question, n, allowed))
+            rankings.append(self._dense(query if query is not None else self.embedder.encode_query(question), n,
+                                        allowed))
         if mode in ("hybrid", "bm25"):
             rankings.append(self._bm25(question, n, allowed))
         if mode == "hybrid":
@@ -126,19 +152,7 @@ class Retriever:
             fused = rankings[0]
         return self._hits(fused[:k])
 
-    def ask(self, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None) -> Answer:
-        """Search, mark the answering sentence in each hit, and pick the best one.
-
-        In hybrid mode the top RERANK_DEPTH candidates are reordered by their best sentence's score
-        first (see qa.answer); dense and bm25 keep their own order, so each can be compared alone.
-        """
-        question = self.check_question(question)
-        rerank = mode == "hybrid"
-        hits = self.search(question, k=max(k, RERANK_DEPTH) if rerank else k, mode=mode, filters=filters)
-        return mark_answers(question, hits, self.embedder, self.generation.bm25.idf, k=k, rerank=rerank)
-
-    def _dense(self, question: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        query = self.embedder.encode_query(question)
+    def _dense(self, query: np.ndarray, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         scores, ids = search_faiss(self.generation.dense, query, min(n, max(len(self.generation.ids), 1)), allowed)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 

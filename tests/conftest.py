@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa import Embedder, Retriever, Settings, sync
+from qa.answer_model import AnswerModel
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_QUESTION = "who was suspected of the Kadhimi attack"
@@ -16,6 +17,12 @@ SEED_QUESTION = "who was suspected of the Kadhimi attack"
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     return Embedder()
+
+
+@pytest.fixture(scope="session")
+def answer_model() -> AnswerModel:
+    """The shipped answer scorer (qa/models), as `Retriever.ask` loads it."""
+    return AnswerModel.shipped()
 
 
 def copy_seed_corpus(target: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Answer sentences: lexical scores, answer types, marking and reranking with the real model."""
+"""Answer sentences: lexical scores, answer types, marking and reranking with the real embedder and answer model."""
 
 from __future__ import annotations
 
@@ -8,11 +8,18 @@ import numpy as np
 import pytest
 
 from qa import Embedder, Hit
-from qa.answer import answer_type, lexical_scores, mark_answers, piece_weights, token_match
+from qa.answer import AskedQuestion, lexical_scores, mark_answers, piece_weights, token_match
+from qa.answer_model import AnswerModel
+from qa.text import answer_type
 
 
 def flat(terms: Sequence[str]) -> np.ndarray:
     return np.ones(len(terms))
+
+
+def ask(question: str, hits: Sequence[Hit], embedder: Embedder, model: AnswerModel, **options: object):
+    """mark_answers on real models, with flat term weights."""
+    return mark_answers(AskedQuestion.encode(question, embedder, flat), hits, embedder, flat, model, **options)
 
 
 def hit(rank: int, score: float, text: str, title: str = "") -> Hit:
@@ -76,35 +83,34 @@ def test_piece_weights_follow_the_words_idf_and_skip_question_and_stop_words(emb
     assert piece_weights(only_question_words, spans, flat).tolist() == [1.0, 1.0, 1.0]
 
 
-def test_a_sentence_past_the_models_window_is_still_marked_by_its_words(embedder: Embedder) -> None:
+def test_a_sentence_past_the_embedders_window_is_still_marked(embedder: Embedder, answer_model: AnswerModel) -> None:
     filler = "The committee met again and discussed the agenda at length. " * 30
     text = filler + "The falcons nested on the northern cliffs."
     assert embedder.count_tokens([filler])[0] > embedder.max_tokens
-    answer = mark_answers("Where did the falcons nest?", [hit(1, 0.5, text)], embedder, flat)
+    answer = ask("Where did the falcons nest?", [hit(1, 0.5, text)], embedder, answer_model)
     assert answer.text == "The falcons nested on the northern cliffs."
 
 
-def test_mark_answers_marks_the_answering_sentence_and_reranks(embedder: Embedder) -> None:
+def test_mark_answers_marks_the_answering_sentence_and_reranks(embedder: Embedder, answer_model: AnswerModel) -> None:
     hits = [
         hit(1, 0.9, "The weather was fine. Markets rose on Monday."),
         hit(2, 0.8, "Drones Report\nThe drone attack was carried out by three quadcopters. It was night.",
             title="Drones Report"),
     ]
-    answer = mark_answers("How many quadcopters carried out the drone attack?", hits, embedder, flat, k=2,
-                          rerank=True)
+    answer = ask("How many quadcopters carried out the drone attack?", hits, embedder, answer_model, k=2, rerank=True)
     assert [h.doc_id for h in answer.hits] == ["d2", "d1"]
     assert [h.rank for h in answer.hits] == [1, 2]
     assert answer.best.doc_id == "d2"
     assert answer.text == "The drone attack was carried out by three quadcopters."
 
 
-def test_mark_answers_without_rerank_keeps_the_order_and_k(embedder: Embedder) -> None:
+def test_mark_answers_without_rerank_keeps_the_order_and_k(embedder: Embedder, answer_model: AnswerModel) -> None:
     hits = [hit(1, 0.9, "Markets rose."), hit(2, 0.8, "Three drones attacked."), hit(3, 0.1, "Rain fell.")]
-    answer = mark_answers("How many drones attacked?", hits, embedder, flat, k=2)
+    answer = ask("How many drones attacked?", hits, embedder, answer_model, k=2)
     assert [h.doc_id for h in answer.hits] == ["d1", "d2"]
     assert answer.best.doc_id == "d2"
 
 
-def test_no_hits_no_answer(embedder: Embedder) -> None:
-    answer = mark_answers("anything?", [], embedder, flat)
+def test_no_hits_no_answer(embedder: Embedder, answer_model: AnswerModel) -> None:
+    answer = ask("anything?", [], embedder, answer_model)
     assert answer.best is None and not answer.confident

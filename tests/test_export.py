@@ -62,9 +62,11 @@ def test_highlight_labels_pages_and_marks_across_them_with_one_anchor() -> None:
     assert '<mark id="qa-passage">text. </mark><div class="qa-page">Page 2</div><mark>Page </mark>' in html
 
 
-def test_passage_html_marks_the_answering_sentence() -> None:
-    hit = make_hit("Drones flew. Kataeb Sayyid al-Shuhada is the key suspect.", (13, 57, 0.64))
+def test_passage_html_marks_the_answering_sentence_only_when_the_model_rates_it_an_answer() -> None:
+    text = "Drones flew. Kataeb Sayyid al-Shuhada is the key suspect."
+    hit = make_hit(text, (13, 57, NO_ANSWER_THRESHOLD))
     assert "<mark>Kataeb Sayyid al-Shuhada is the key suspect.</mark>" in passage_html(hit)
+    assert "<mark>" not in passage_html(make_hit(text, (13, 57, NO_ANSWER_THRESHOLD - 0.01)))
 
 
 def test_markdown_report_cites_the_answer_and_every_passage() -> None:

