@@ -1,4 +1,4 @@
-"""The command line: `python -m qa build | ask | add | remove | info | eval`. Each verb is a thin call of the library."""
+"""The command line: `python -m qa build | ask | add | remove | info | eval | serve`. Each verb is a thin call of the library."""
 
 from __future__ import annotations
 
@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--held-out", action="store_true",
                           help="only the questions of the articles the answer model was not trained on "
                                "(held_out_articles in qa/models/answer-scorer.json); writes eval-<set>-heldout.*")
+
+    serve = verbs.add_parser("serve", parents=[common], help="serve the HTTP API (/search, /ask, /documents, /health)",
+                             description="JSON in the shape of `ask --json`; endpoints described at /docs. "
+                                         "Example: python -m qa serve --store postgresql://localhost/news --port 8000")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     return parser
 
 
@@ -201,4 +207,12 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-VERBS = {"build": run_build, "ask": run_ask, "add": run_add, "remove": run_remove, "info": run_info, "eval": run_eval}
+def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.api import serve
+
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
+VERBS = {"build": run_build, "ask": run_ask, "add": run_add, "remove": run_remove, "info": run_info, "eval": run_eval,
+         "serve": run_serve}
