@@ -25,7 +25,7 @@ from qa.errors import BuildLockedError
 from qa.export import (
     answers_markdown, escape_html, escape_markdown, highlight_html, passage_html, relevance, source_details,
 )
-from qa.indexer import corpus_files, last_report
+from qa.indexer import corpus_files
 
 logger = logging.getLogger("qa.app")
 EXAMPLES = (
@@ -89,10 +89,10 @@ def open_retriever(settings: qa.Settings, embedder: qa.Embedder) -> qa.Retriever
 
     Raises IndexNotFoundError (no index yet), IndexMismatchError or IndexCorruptError (must be rebuilt).
     """
-    slot = retriever_slot(str(settings.index_dir), settings.model, settings.backend)
+    slot = retriever_slot(settings.store or str(settings.index_dir), settings.model, settings.backend)
     retriever = slot.get("retriever")
     slot["retriever"] = (
-        retriever.refreshed() if retriever else qa.Retriever.open(settings.index_dir, embedder, settings)
+        retriever.refreshed() if retriever else qa.Retriever.open(None, embedder, settings)
     )
     return slot["retriever"]
 
@@ -222,13 +222,13 @@ def parse_day(text: str) -> dt.date | None:
 def index_facts(retriever: qa.Retriever, settings: qa.Settings, embedder: qa.Embedder) -> None:
     """What the index holds, and a button to pick up files copied into the corpus folder by hand."""
     st.header("Index")
-    manifest = retriever.generation.manifest
+    manifest = retriever.store.manifest
     try:
         built = dt.datetime.strptime(manifest.built_at, "%Y-%m-%dT%H:%M:%S%z").strftime("%d %b %Y, %H:%M")
     except ValueError:
         built = manifest.built_at or "unknown"
     st.caption(f"{manifest.documents:,} documents · {manifest.chunks:,} passages  \n"
-               f"Model: {manifest.model}  \nBuilt: {built}  \nFolder: `{settings.index_dir}`")
+               f"Model: {manifest.model}  \nBuilt: {built}  \nIndex: `{retriever.store.location()}`")
     if st.button("Update index", icon=":material/sync:", key="update",
                  help=f"Index files added to or changed in {settings.corpus_dir} outside this page"):
         finish(sync_visibly(settings, embedder, "Updating the index")[1])
@@ -238,7 +238,7 @@ def document_list(retriever: qa.Retriever, settings: qa.Settings, embedder: qa.E
     """Every indexed document with its source and size, then the corpus files the last build could not
     index (still in the corpus folder), each with a remove button."""
     documents = retriever.documents()
-    report = last_report(settings.index_dir) or qa.SyncReport()
+    report = retriever.store.last_report() or qa.SyncReport()
     skipped = [(doc_id, f"Not indexed: {reason}") for doc_id, reason in report.failed]
     skipped += [(doc_id, f"Not indexed: same content as {original}") for doc_id, original in report.duplicates]
     skipped = [(doc_id, why) for doc_id, why in skipped if (settings.corpus_dir / doc_id).is_file()]
@@ -413,12 +413,12 @@ with st.sidebar:
     st.divider()
     index_facts(retriever, settings, embedder)
 
-if not retriever.generation.manifest.documents:
+if not retriever.store.manifest.documents:
     st.info(f"**The index is empty.** Add articles with **Add articles** in the sidebar, or copy files into "
             f"`{settings.corpus_dir}` and press **Update index**.")
     st.stop()
 
-st.caption(f"Answers are sentences quoted from {retriever.generation.manifest.documents:,} documents, "
+st.caption(f"Answers are sentences quoted from {retriever.store.manifest.documents:,} documents, "
            "each with its source. Nothing is made up.")
 question = st.chat_input("Ask a question about the articles") or st.session_state.pop("pending", None)
 problem = ""

@@ -1,4 +1,4 @@
-"""The command line: `python -m qa build | ask | add | remove | info | eval`. Each verb is a thin call of the library."""
+"""The command line: `python -m qa build | ask | add | remove | info | eval | serve`. Each verb is a thin call of the library."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from qa.corpus import add_paths, remove_file
 from qa.embedding import Embedder
 from qa.errors import QAError
 from qa.evaluation import benchmark, held_out_articles, write_results
-from qa.indexer import SyncReport, last_report, sync
+from qa.indexer import SyncReport, sync
 from qa.retrieval import MODES, Filters, Retriever
 
 logger = logging.getLogger("qa")
@@ -26,6 +26,8 @@ def _common() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--corpus", help="corpus folder (default: corpus, or $QA_CORPUS_DIR)")
     parent.add_argument("--index", help="index folder (default: index, or $QA_INDEX_DIR)")
+    parent.add_argument("--store", help="keep the index in PostgreSQL instead: postgresql://USER@HOST/DB "
+                                        "(default: $QA_STORE; unset means the index folder)")
     parent.add_argument("--model", help="embedding model path or name (default: the bundled all-MiniLM-L6-v2)")
     parent.add_argument("-v", "--verbose", action="store_true", help="show progress details")
     return parent
@@ -76,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--held-out", action="store_true",
                           help="only the questions of the articles the answer model was not trained on "
                                "(held_out_articles in qa/models/answer-scorer.json); writes eval-<set>-heldout.*")
+
+    serve = verbs.add_parser("serve", parents=[common], help="serve the HTTP API (/search, /ask, /documents, /health)",
+                             description="JSON in the shape of `ask --json`; endpoints described at /docs. "
+                                         "Example: python -m qa serve --store postgresql://localhost/news --port 8000")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     return parser
 
 
@@ -83,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb; a QAError becomes a one-line message on stderr and exit code 1."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    settings = Settings.from_env(corpus_dir=args.corpus, index_dir=args.index, model=args.model)
+    settings = Settings.from_env(corpus_dir=args.corpus, index_dir=args.index, store=args.store,
+                                 model=args.model)
     try:
         return VERBS[args.verb](args, settings)
     except QAError as error:
@@ -97,7 +106,7 @@ def run_build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
-    retriever = Retriever.open(settings.index_dir, settings=settings)
+    retriever = Retriever.open(settings=settings)
     filters = Filters(sources=tuple(args.source), since=args.since, until=args.until)
     answer = retriever.ask(args.question, k=args.k, mode=args.mode, filters=filters)
     if args.json:
@@ -132,20 +141,20 @@ def run_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_info(args: argparse.Namespace, settings: Settings) -> int:
-    retriever = Retriever.open(settings.index_dir, settings=settings)
-    manifest = retriever.generation.manifest
+    retriever = Retriever.open(settings=settings)
+    manifest = retriever.store.manifest
     documents = retriever.documents()
-    report = last_report(settings.index_dir) or SyncReport()
+    report = retriever.store.last_report() or SyncReport()
     if args.json:
-        print(json.dumps({"index": str(retriever.generation.path), "manifest": vars(manifest),
+        print(json.dumps({"index": retriever.store.location(), "manifest": vars(manifest),
                           "documents": [{**vars(doc), "status": "indexed"} for doc in documents],
                           "failed": [{"doc_id": d, "status": f"failed: {why}"} for d, why in report.failed],
                           "duplicates": [{"doc_id": d, "status": f"duplicate of {original}"}
                                          for d, original in report.duplicates]},
                          indent=2, ensure_ascii=False))
         return 0
-    print(f"index:     {retriever.generation.path}")
-    print(f"model:     {manifest.model} ({manifest.dimension} dims), FAISS {manifest.faiss_factory}")
+    print(f"index:     {retriever.store.location()}")
+    print(f"model:     {manifest.model} ({manifest.dimension} dims), dense index {manifest.faiss_factory}")
     print(f"chunks:    {manifest.chunks} of at most {manifest.chunk_tokens} word pieces")
     print(f"built:     {manifest.built_at}")
     print(f"documents: {manifest.documents}")
@@ -198,4 +207,12 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-VERBS = {"build": run_build, "ask": run_ask, "add": run_add, "remove": run_remove, "info": run_info, "eval": run_eval}
+def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.api import serve
+
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
+VERBS = {"build": run_build, "ask": run_ask, "add": run_add, "remove": run_remove, "info": run_info, "eval": run_eval,
+         "serve": run_serve}

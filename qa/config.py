@@ -20,10 +20,14 @@ class Settings:
     `faiss_factory` is a FAISS index-factory string: "Flat" (exact) or e.g. "HNSW32".
     `faiss_search` sets search-time parameters of an approximate index, e.g. "efSearch=128" or "nprobe=16".
     `backend` computes the embeddings: "torch" or "onnx" (int8, recorded in the index's model id).
+    `store` is a postgresql:// URL to keep the index in that database (qa.pgstore); "" means `index_dir`.
+    `batch_documents` is how many documents a Postgres sync writes per transaction.
     """
 
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
+    store: str = ""
+    batch_documents: int = 64
     model: str = ""
     chunk_tokens: int = 200
     overlap_tokens: int = 40
@@ -36,7 +40,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        """Defaults, then `QA_CORPUS_DIR`, `QA_INDEX_DIR`, `QA_MODEL`, `QA_BACKEND`, then explicit overrides.
+        """Defaults, then `QA_CORPUS_DIR`, `QA_INDEX_DIR`, `QA_STORE`, `QA_MODEL`, `QA_BACKEND`, then explicit overrides.
 
         An override of None is ignored.
         """
@@ -44,6 +48,7 @@ class Settings:
         env = {
             "corpus_dir": os.environ.get("QA_CORPUS_DIR"),
             "index_dir": os.environ.get("QA_INDEX_DIR"),
+            "store": os.environ.get("QA_STORE"),
             "model": os.environ.get("QA_MODEL"),
             "backend": os.environ.get("QA_BACKEND"),
         }

@@ -29,7 +29,7 @@ from qa.errors import QAError
 from qa.indexer import build_from_documents
 from qa.records import Answer, Document
 from qa.retrieval import DENSE_WEIGHT, Filters, Retriever
-from qa.store import FORMAT_VERSION
+from qa.storage import FORMAT_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def open_index(beir: BeirSet, settings: Settings, embedder: Embedder, progress: 
     stamp = Path(settings.index_dir) / "source.json"
     source = {"set": beir.name, "fingerprint": beir.fingerprint, "model": embedder.model_id,
               "chunk_tokens": settings.chunk_tokens, "overlap_tokens": settings.overlap_tokens,
-              "faiss_factory": settings.faiss_factory, "format_version": FORMAT_VERSION}
+              "faiss_factory": settings.faiss_factory, "format_version": FORMAT_VERSION, "store": settings.store}
     try:
         built = json.loads(stamp.read_text())
     except (OSError, ValueError):
@@ -228,8 +228,9 @@ def open_index(beir: BeirSet, settings: Settings, embedder: Embedder, progress: 
     if built != source:
         logger.info("indexing %d documents of %s into %s", len(beir.documents), beir.name, settings.index_dir)
         build_from_documents(settings, embedder, beir.documents, progress=progress)
+        stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(json.dumps(source, indent=2))
-    return Retriever.open(settings.index_dir, embedder, settings)
+    return Retriever.open(None, embedder, settings)
 
 
 def contains_answer(text: str, answers: Sequence[str]) -> bool:
@@ -524,7 +525,7 @@ def benchmark(folder: str | Path, settings: Settings, embedder: Embedder, split:
         "set": beir.name, "data_dir": str(Path(folder).resolve()), "split": split, "documents": len(beir.documents),
         "queries": len(beir.queries), "unanswerable": len(beir.unanswerable), "every": every, "held_out_articles": list(held_out),
         "no_answer_threshold": NO_ANSWER_THRESHOLD,
-        "chunks": retriever.generation.manifest.chunks, "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "chunks": retriever.store.manifest.chunks, "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "machine": machine(), "model": embedder.model_id, "backend": getattr(embedder, "backend", "torch"),
         "settings": {"chunk_tokens": settings.chunk_tokens, "overlap_tokens": settings.overlap_tokens,
                      "faiss_factory": settings.faiss_factory, "dense_weight": DENSE_WEIGHT},

@@ -113,3 +113,37 @@ class Answer:
             "source": self.best.to_dict() if self.best else None,
             "hits": [hit.to_dict() for hit in self.hits],
         }
+
+
+@dataclass
+class SyncReport:
+    """What a sync did, file by file (doc ids are paths relative to the corpus folder)."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    chunks_embedded: int = 0
+    rebuilt: bool = False
+    generation: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        """One line: counts of each outcome."""
+        parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.removed)} removed",
+                 f"{len(self.unchanged)} unchanged", f"{len(self.failed)} failed"]
+        if self.duplicates:
+            parts.append(f"{len(self.duplicates)} duplicate")
+        return ", ".join(parts) + f"; {self.chunks_embedded} chunks embedded"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SyncReport:
+        """The report `asdict` made, read back (pairs come back from JSON as lists)."""
+        return cls(**{**data, "failed": [tuple(pair) for pair in data["failed"]],
+                      "duplicates": [tuple(pair) for pair in data["duplicates"]]})
+

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -17,7 +17,7 @@ from qa.embedding import Embedder
 from qa.errors import QuestionError
 from qa.fusion import convex_combination
 from qa.records import Answer, Document, Hit
-from qa.store import CURRENT, DocumentRow, Generation, configure_faiss, current_generation, search_faiss
+from qa.storage import DocumentRow, Filters, Store, is_url, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -29,67 +29,47 @@ Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
 
 
-@dataclass(frozen=True)
-class Filters:
-    """Restrict a search to some sources (publisher names or document ids) and a date range (ISO, inclusive)."""
-
-    sources: tuple[str, ...] = ()
-    since: str = ""
-    until: str = ""
-
-    def __bool__(self) -> bool:
-        return bool(self.sources or self.since or self.until)
-
-    def sql(self) -> tuple[str, list[str]]:
-        """An SQL condition on the `documents` table (alias d) and its parameters."""
-        clauses, params = [], []
-        if self.sources:
-            marks = ",".join("?" * len(self.sources))
-            clauses.append(f"(d.publisher IN ({marks}) OR d.doc_id IN ({marks}))")
-            params += [*self.sources, *self.sources]
-        if self.since:
-            clauses.append("d.date >= ?")
-            params.append(self.since)
-        if self.until:
-            clauses.append("d.date <= ?")
-            params.append(self.until + "\uffff")
-        return " AND ".join(clauses) or "1", params
-
-
 class Retriever:
-    """Answers questions from one index generation; reopen (or use `refreshed`) to see a newer build."""
+    """Answers questions from one store (an index folder's generation, or a Postgres database).
 
-    def __init__(self, generation: Generation, embedder: Embedder, settings: Settings) -> None:
-        generation.manifest.check_compatible(embedder.model_id, embedder.dimension, generation.path.parent)
-        self.generation = generation
+    An index folder is read as one snapshot: reopen (or use `refreshed`) to see a newer build.
+    """
+
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
+        store.manifest.check_compatible(embedder.model_id, embedder.dimension, store.location())
+        self.store = store
         self.embedder = embedder
         self.settings = settings
 
     @classmethod
-    def open(cls, index_dir: str | Path = "index", embedder: Embedder | None = None,
+    def open(cls, location: str | Path | None = None, embedder: Embedder | None = None,
              settings: Settings | None = None) -> Retriever:
-        """Open the current generation in `index_dir`; loads the model unless an Embedder is given."""
-        settings = replace(settings or Settings.from_env(), index_dir=Path(index_dir))
-        generation = Generation(current_generation(settings.index_dir))
-        configure_faiss(generation.dense, settings.faiss_search)
-        return cls(generation, embedder or Embedder.from_settings(settings), settings)
+        """Open an index folder or a postgresql:// URL (default: the settings' store, else their index folder).
+
+        Loads the model unless an Embedder is given.
+
+        Example:
+            >>> retriever = Retriever.open("index")   # or Retriever.open("postgresql://host/news")
+        """
+        settings = settings or Settings.from_env()
+        if location is not None:
+            settings = (replace(settings, store=str(location)) if is_url(location)
+                        else replace(settings, index_dir=Path(location), store=""))
+        return cls(open_store(settings), embedder or Embedder.from_settings(settings), settings)
 
     def is_current(self) -> bool:
-        """False once a newer build has replaced the generation this retriever reads."""
-        try:
-            return (self.settings.index_dir / CURRENT).read_text().strip() == self.generation.path.name
-        except OSError:
-            return True
+        """False once a newer build has replaced the index this retriever reads."""
+        return self.store.is_current()
 
     def refreshed(self) -> Retriever:
-        """This retriever if its generation is still current, else one on the new generation (same model)."""
-        return self if self.is_current() else Retriever.open(self.settings.index_dir, self.embedder, self.settings)
+        """This retriever if its index is still current, else one on the new one (same model)."""
+        return self if self.is_current() else Retriever.open(None, self.embedder, self.settings)
 
     def documents(self) -> list[DocumentRow]:
-        return self.generation.documents()
+        return self.store.documents()
 
     def document(self, doc_id: str) -> Document | None:
-        return self.generation.document(doc_id)
+        return self.store.document(doc_id)
 
     def check_question(self, question: str) -> str:
         """The question, stripped; QuestionError if it is empty or too long."""
@@ -119,11 +99,11 @@ class Retriever:
         dense and bm25 keep their own order, so each can be compared alone. The question is checked and
         encoded once: its vector from the word-piece run serves the dense search too.
         """
-        asked = AskedQuestion.encode(self.check_question(question), self.embedder, self.generation.bm25.idf)
+        asked = AskedQuestion.encode(self.check_question(question), self.embedder, self.store.idf)
         rerank = mode == "hybrid"
         hits = self._search(asked.text, max(k, RERANK_DEPTH) if rerank else k, mode, filters,
                             query=asked.tokens.sentence[None, :])
-        return mark_answers(asked, hits, self.embedder, self.generation.bm25.idf, self.answer_model, k=k,
+        return mark_answers(asked, hits, self.embedder, self.store.idf, self.answer_model, k=k,
                             rerank=rerank)
 
     @cached_property
@@ -136,33 +116,22 @@ class Retriever:
         """`search` of a checked question; `query` is its vector when the caller already has it."""
         if mode not in MODES:
             raise QuestionError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        allowed = self.generation.chunk_ids_where(*filters.sql()) if filters else None
-        if allowed is not None and not len(allowed):
-            return []
         n = max(candidates, k)
         rankings = []
         if mode in ("hybrid", "dense"):
-            rankings.append(self._dense(query if query is not None else self.embedder.encode_query(question), n,
-                                        allowed))
+            vector = query if query is not None else self.embedder.encode_query(question)
+            rankings.append(self.store.dense(vector, n, filters).pairs())
         if mode in ("hybrid", "bm25"):
-            rankings.append(self._bm25(question, n, allowed))
+            rankings.append(self.store.keyword(question, n, filters).pairs())
         if mode == "hybrid":
             fused = convex_combination(dict(rankings[0]), dict(rankings[1]), weight=DENSE_WEIGHT)
         else:
             fused = rankings[0]
         return self._hits(fused[:k])
 
-    def _dense(self, query: np.ndarray, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        scores, ids = search_faiss(self.generation.dense, query, min(n, max(len(self.generation.ids), 1)), allowed)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-
-    def _bm25(self, question: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        mask = np.isin(self.generation.ids, allowed) if allowed is not None else None
-        positions, scores = self.generation.bm25.search(question, n, mask)
-        return [(int(self.generation.ids[p]), float(s)) for p, s in zip(positions, scores)]
 
     def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
-        rows = self.generation.chunk_rows(chunk_id for chunk_id, _ in ranked)
+        rows = self.store.chunk_rows([chunk_id for chunk_id, _ in ranked])
         return [
             Hit(rank=rank, score=score, text=row["text"], chunk_id=chunk_id, doc_id=row["doc_id"],
                 title=row["title"], publisher=row["publisher"], author=row["author"], date=row["date"],

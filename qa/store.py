@@ -1,8 +1,9 @@
-"""The on-disk index: generations of SQLite (documents, chunks) + FAISS + BM25 + vectors + manifest.
+"""The embedded store (the default): generations of SQLite (documents, chunks) + FAISS + BM25 + vectors + manifest.
 
     index/
       CURRENT              name of the live generation (replaced atomically)
       build.lock           held by the one build that may run at a time
+      last-sync.json       what the last sync did (failed files, duplicates)
       gen-<stamp>/         one complete, immutable index
         manifest.json      format version, model, dimension, chunker and FAISS settings, counts
         store.sqlite       documents and chunks (chunk_id is the FAISS id)
@@ -18,28 +19,33 @@ so a reader opened just before the switch keeps working).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from qa.bm25 import BM25Index
-from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from qa.records import Chunk, Document, PageSpan
+from qa.errors import BuildLockedError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.faiss_index import build_faiss, configure_faiss, search_faiss
+from qa.records import Chunk, Document, SyncReport
+from qa.storage import (
+    REBUILD_HINT, Candidates, DocumentRow, Filters, Manifest, Store, Writer, document_from_row, filter_sql, pages_json,
+)
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 CURRENT = "CURRENT"
-REBUILD_HINT = "rebuild it with `python -m qa build --rebuild`"
+LAST_SYNC = "last-sync.json"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -52,48 +58,6 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id);
 """
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What an index was built with; an index is only searched with the same model and format."""
-
-    model: str
-    dimension: int
-    chunk_tokens: int
-    overlap_tokens: int
-    faiss_factory: str
-    documents: int = 0
-    chunks: int = 0
-    next_chunk_id: int = 0
-    built_at: str = ""
-    format_version: int = FORMAT_VERSION
-
-    def check_compatible(self, model: str, dimension: int, where: Path) -> None:
-        """Raise IndexMismatchError if this index cannot be searched with `model`."""
-        if self.format_version != FORMAT_VERSION:
-            raise IndexMismatchError(
-                f"index in {where} has format {self.format_version}, this version reads {FORMAT_VERSION}; {REBUILD_HINT}"
-            )
-        if self.model != model or self.dimension != dimension:
-            raise IndexMismatchError(
-                f"index in {where} was built with model {self.model!r} ({self.dimension} dims), "
-                f"but the configured model is {model!r} ({dimension} dims); {REBUILD_HINT}"
-            )
-
-
-@dataclass(frozen=True)
-class DocumentRow:
-    """A document as stored, without its text."""
-
-    doc_id: str
-    path: str
-    title: str
-    publisher: str
-    author: str
-    date: str
-    content_hash: str
-    chunks: int
 
 
 def current_generation(index_dir: Path) -> Path:
@@ -117,7 +81,7 @@ def read_manifest(generation: Path) -> Manifest:
         raise IndexCorruptError(f"index manifest in {generation} is unreadable ({error}); {REBUILD_HINT}") from None
 
 
-class Generation:
+class Generation(Store):
     """One complete index generation opened for reading: every query sees this one snapshot."""
 
     def __init__(self, path: Path) -> None:
@@ -125,7 +89,7 @@ class Generation:
         self.manifest = read_manifest(path)
         try:
             self.ids = np.load(path / "ids.npy")
-            self.dense = faiss.read_index(str(path / "dense.faiss"))
+            self.faiss = faiss.read_index(str(path / "dense.faiss"))
             self.bm25 = BM25Index.load(path / "bm25", size=len(self.ids))
             self.db = sqlite3.connect(f"file:{path / 'store.sqlite'}?mode=ro&immutable=1", uri=True,
                                       check_same_thread=False)
@@ -134,7 +98,34 @@ class Generation:
         except (OSError, RuntimeError, ValueError, sqlite3.Error) as error:
             raise IndexCorruptError(f"index files in {path} are damaged ({error}); {REBUILD_HINT}") from None
 
-    def chunk_rows(self, chunk_ids: Iterable[int]) -> dict[int, sqlite3.Row]:
+    @classmethod
+    def open(cls, index_dir: Path, faiss_search: str = "") -> Generation:
+        """The current generation in `index_dir`, with FAISS search-time parameters applied."""
+        generation = cls(current_generation(index_dir))
+        configure_faiss(generation.faiss, faiss_search)
+        return generation
+
+    def dense(self, query: np.ndarray, n: int, filters: Filters | None = None) -> Candidates:
+        return search_faiss(self.faiss, query, n, self._allowed(filters))
+
+    def keyword(self, question: str, n: int, filters: Filters | None = None) -> Candidates:
+        allowed = self._allowed(filters)
+        positions, scores = self.bm25.search(question, n, np.isin(self.ids, allowed) if allowed is not None else None)
+        return Candidates(self.ids[positions], scores)
+
+    def idf(self, terms: Sequence[str]) -> np.ndarray:
+        return self.bm25.idf(terms)
+
+    def _allowed(self, filters: Filters | None) -> np.ndarray | None:
+        """Ids of the chunks whose document passes the filters; None when there are no filters."""
+        if not filters:
+            return None
+        sql, params = filter_sql(filters, "?")
+        rows = self.db.execute(f"SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id) WHERE {sql}",
+                               params).fetchall()
+        return np.array(sorted(row[0] for row in rows), dtype=np.int64)
+
+    def chunk_rows(self, chunk_ids: Sequence[int]) -> dict[int, sqlite3.Row]:
         """Chunk rows joined with their document's metadata, by chunk id, in one query."""
         ids = [int(i) for i in chunk_ids]
         if not ids:
@@ -161,25 +152,113 @@ class Generation:
     def document(self, doc_id: str) -> Document | None:
         """The whole stored document (text and page spans), or None."""
         row = self.db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        if row is None:
-            return None
-        pages = tuple(PageSpan(*span) for span in json.loads(row["pages"] or "[]"))
-        return Document(row["doc_id"], row["path"], row["text"], row["title"], row["publisher"], row["author"],
-                        row["date"], pages, row["content_hash"])
-
-    def chunk_ids_where(self, sql: str, params: Iterable[object]) -> np.ndarray:
-        """Ids of the chunks whose document matches an SQL condition on `documents` (for filters)."""
-        rows = self.db.execute(
-            f"SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id) WHERE {sql}", list(params)
-        ).fetchall()
-        return np.array(sorted(row[0] for row in rows), dtype=np.int64)
+        return None if row is None else document_from_row(row)
 
     def vectors(self) -> np.ndarray:
         """All stored vectors (memory-mapped), row i for chunk `ids[i]`."""
         return np.load(self.path / "vectors.npy", mmap_mode="r")
 
+    def last_report(self) -> SyncReport | None:
+        return last_report(self.path.parent)
+
+    def is_current(self) -> bool:
+        try:
+            return (self.path.parent / CURRENT).read_text().strip() == self.path.name
+        except OSError:
+            return True
+
+    def location(self) -> str:
+        return str(self.path)
+
     def close(self) -> None:
         self.db.close()
+
+
+class EmbeddedWriter(Writer):
+    """Syncs an index folder: each write is a new generation made current atomically."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = Path(index_dir)
+        self.base: Generation | None = None
+        self.manifest: Manifest | None = None
+
+    def lock(self, wait: bool = True) -> AbstractContextManager[None]:
+        return build_lock(self.index_dir, wait)
+
+    def prepare(self, manifest: Manifest, rebuild: bool) -> bool:
+        self.manifest = manifest
+        self.base = None if rebuild else open_base(self.index_dir, manifest)
+        return self.base is not None
+
+    def indexed(self) -> dict[str, str]:
+        return {row.doc_id: row.content_hash for row in self.base.documents()} if self.base else {}
+
+    def write(self, remove: set[str], add: list[tuple[Document, list[Chunk]]], vectors: np.ndarray) -> str:
+        assert self.manifest is not None, "prepare() first"
+        folder = write_generation(self.index_dir, self.manifest, self.base, remove, add, vectors)
+        self.close()
+        self.base = Generation(folder)
+        return folder.name
+
+    def save_report(self, report: SyncReport) -> None:
+        tmp = self.index_dir / f"{LAST_SYNC}.tmp"
+        tmp.write_text(json.dumps(asdict(report), indent=2))
+        os.replace(tmp, self.index_dir / LAST_SYNC)
+
+    def close(self) -> None:
+        if self.base is not None:
+            self.base.close()
+
+
+def last_report(index_dir: Path) -> SyncReport | None:
+    """The outcome of the last sync of this index folder, or None if there is no readable record."""
+    try:
+        return SyncReport.from_dict(json.loads((Path(index_dir) / LAST_SYNC).read_text()))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+@contextmanager
+def build_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
+    """Hold the index's build lock; wait for another build to finish, or raise BuildLockedError."""
+    Path(index_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(index_dir) / "build.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise BuildLockedError(f"another build of {index_dir} is running; try again when it ends") from None
+            logger.warning("another build of %s is running; waiting for it to finish", index_dir)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_base(index_dir: Path, manifest: Manifest) -> Generation | None:
+    """The current generation if it can be extended with `manifest`'s settings; None means build from scratch."""
+    try:
+        base = Generation(current_generation(index_dir))
+    except IndexNotFoundError:
+        return None
+    except IndexCorruptError as error:
+        logger.warning("%s; building a new index from scratch", error)
+        return None
+    try:
+        base.manifest.check_compatible(manifest.model, manifest.dimension, index_dir)
+    except IndexMismatchError as error:
+        logger.warning("%s; building a new index from scratch", error)
+        base.close()
+        return None
+    m = base.manifest
+    if (m.chunk_tokens, m.overlap_tokens, m.faiss_factory) != (
+        manifest.chunk_tokens, manifest.overlap_tokens, manifest.faiss_factory
+    ):
+        logger.warning("chunking or FAISS settings changed; building a new index from scratch")
+        base.close()
+        return None
+    return base
 
 
 def write_generation(
@@ -247,64 +326,6 @@ def write_generation(
     return folder
 
 
-def build_faiss(vectors: np.ndarray, ids: np.ndarray, dimension: int, factory: str) -> faiss.Index:
-    """An IndexIDMap2 of the given factory type (inner product), trained if it needs training."""
-    inner = faiss.index_factory(dimension, factory, faiss.METRIC_INNER_PRODUCT)
-    if not inner.is_trained and len(vectors):
-        inner.train(vectors)
-    index = faiss.IndexIDMap2(inner)
-    if len(vectors):
-        index.add_with_ids(vectors, ids)
-    return index
-
-
-def configure_faiss(index: faiss.Index, search_params: str) -> None:
-    """Apply search-time parameters of an approximate index, e.g. "efSearch=128" (HNSW) or "nprobe=16" (IVF).
-
-    Raises IndexMismatchError naming the index type when a parameter does not apply to it.
-    """
-    if not search_params:
-        return
-    try:
-        faiss.ParameterSpace().set_index_parameters(index, search_params)
-    except RuntimeError as error:
-        kind = type(faiss.downcast_index(index.index)).__name__
-        raise IndexMismatchError(f"FAISS search parameters {search_params!r} do not apply to a {kind} index "
-                                 f"({str(error).strip().splitlines()[-1]})") from None
-
-
-def search_faiss(index: faiss.Index, queries: np.ndarray, k: int,
-                 allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, ids) of the top `k` for each query, optionally only among the `allowed` ids, on one thread.
-
-    For one query at a time one OpenMP thread is fastest: handing a single query's scan to a second thread
-    costs more than it saves, the more so when other work holds the second core (exact search over 100k
-    vectors: 7-9 ms on one thread, 37-48 ms on two, measured on this project's 2-core machine). The setting
-    is per calling thread in OpenMP, so it is made and restored around each search, in whichever thread
-    searches. faiss-cpu 1.15's `distance_compute_blas_threshold` (128000) already keeps a single query off
-    the BLAS path, which measured 2x slower here.
-    """
-    params = _search_parameters(index, faiss.IDSelectorBatch(allowed)) if allowed is not None else None
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        return index.search(queries, k, params=params)
-    finally:
-        faiss.omp_set_num_threads(threads)
-
-
-def _search_parameters(index: faiss.Index, selector: faiss.IDSelector) -> faiss.SearchParameters:
-    """Search parameters carrying `selector`, of the kind the inner index expects, keeping its efSearch/nprobe."""
-    inner = faiss.downcast_index(index.index)
-    while isinstance(inner, faiss.IndexPreTransform):
-        inner = faiss.downcast_index(inner.index)
-    if isinstance(inner, faiss.IndexHNSW):
-        return faiss.SearchParametersHNSW(sel=selector, efSearch=inner.hnsw.efSearch)
-    if isinstance(inner, faiss.IndexIVF):
-        return faiss.SearchParametersIVF(sel=selector, nprobe=inner.nprobe)
-    return faiss.SearchParameters(sel=selector)
-
-
 def _delete_documents(db: sqlite3.Connection, doc_ids: set[str]) -> np.ndarray:
     """Delete documents and their chunks; return the deleted chunk ids."""
     removed: list[int] = []
@@ -322,7 +343,7 @@ def _insert_documents(db: sqlite3.Connection, add: list[tuple[Document, list[Chu
         "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
         [
             (d.doc_id, d.path, d.title, d.publisher, d.author, d.date, d.content_hash, d.text,
-             json.dumps([[p.page, p.start, p.end] for p in d.pages]), now)
+             pages_json(d), now)
             for d, _ in add
         ],
     )

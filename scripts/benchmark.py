@@ -57,9 +57,9 @@ from qa.fusion import reciprocal_rank_fusion  # noqa: E402
 from qa.indexer import sync  # noqa: E402
 from qa.records import Chunk, Document  # noqa: E402
 from qa.retrieval import Retriever  # noqa: E402
-from qa.store import (  # noqa: E402
-    Generation, Manifest, build_faiss, configure_faiss, current_generation, search_faiss, write_generation,
-)
+from qa.faiss_index import build_faiss, configure_faiss, search_faiss  # noqa: E402
+from qa.storage import Manifest  # noqa: E402
+from qa.store import Generation, current_generation, write_generation  # noqa: E402
 
 SEED_QUESTION = "who was suspected of the Kadhimi attack"
 HELD_OUT = 4  # documents kept out of the build: three timed re-syncs in-process, one through the CLI
@@ -246,7 +246,7 @@ def bench_queries(work: Path, real: tuple[list[tuple[Document, list[Chunk]]], np
                 retriever.search(question, k=10, mode=mode)
                 times[mode].append(time.perf_counter() - start)
             time_parts(retriever, question, parts)
-        retriever.generation.close()
+        retriever.store.close()
         out[str(size)] = {
             "generation_write_s": round(made, 1),
             **{mode: percentiles(values) for mode, values in times.items()},
@@ -263,18 +263,18 @@ def bench_queries(work: Path, real: tuple[list[tuple[Document, list[Chunk]]], np
 
 def time_parts(retriever: Retriever, question: str, parts: dict[str, list[float]]) -> None:
     """Time the pieces a hybrid search is made of, each called the way `search` calls it."""
-    generation = retriever.generation
+    store = retriever.store
     clock = time.perf_counter
     t0 = clock()
     query = retriever.embedder.encode_query(question)
     t1 = clock()
-    _, ids = search_faiss(generation.dense, query, 100)
+    dense = store.dense(query, 100)
     t2 = clock()
-    positions, _ = generation.bm25.search(question, 100)
+    keyword = store.keyword(question, 100)
     t3 = clock()
-    fused = reciprocal_rank_fusion([ids[0].tolist(), generation.ids[positions].tolist()])
+    fused = reciprocal_rank_fusion([dense.ids.tolist(), keyword.ids.tolist()])
     t4 = clock()
-    generation.chunk_rows(chunk_id for chunk_id, _ in fused[:10])
+    store.chunk_rows([chunk_id for chunk_id, _ in fused[:10]])
     t5 = clock()
     for part, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
         parts[part].append(seconds)
@@ -291,7 +291,7 @@ def bench_factories(real: tuple[list[tuple[Document, list[Chunk]]], np.ndarray],
     queries = embedder.encode(questions[:300])
     exact = build_faiss(vectors, ids, vectors.shape[1], "Flat")
     configure_faiss(exact, "")
-    truth = [set(search_faiss(exact, q[None, :], 10)[1][0].tolist()) for q in queries]
+    truth = [set(search_faiss(exact, q[None, :], 10).ids.tolist()) for q in queries]
     out: dict = {"size": size, "types": []}
     built: dict[str, tuple[faiss.Index, float]] = {}
     for factory, params in [("Flat", ""), *factories]:
@@ -303,7 +303,7 @@ def bench_factories(real: tuple[list[tuple[Document, list[Chunk]]], np.ndarray],
         latencies, recall = [], []
         for query, expected in zip(queries, truth):
             start = time.perf_counter()
-            found = search_faiss(index, query[None, :], 10)[1][0]
+            found = search_faiss(index, query[None, :], 10).ids
             latencies.append(time.perf_counter() - start)
             recall.append(len(expected.intersection(found.tolist())) / 10)
         row = {"factory": factory, "params": params, "build_s": round(build_s, 1),
@@ -390,7 +390,7 @@ def compare_backends(data: Path, work: Path) -> dict:
         start = time.perf_counter()
         retriever = open_index(beir, settings, embedder)
         seconds = time.perf_counter() - start
-        generation = retriever.generation
+        generation = retriever.store
         vectors[name], ids[name] = np.asarray(generation.vectors()), generation.ids
         reused = before.strip() == generation.path.name  # open_index kept an index of this --work folder
         scores = {"index_reused": reused, "index_s": round(seconds, 1), "chunks": len(generation.ids),

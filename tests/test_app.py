@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from qa import Embedder, Settings, sync
-from qa.indexer import build_lock
+from qa.store import build_lock
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 SEED_QUESTION = "who was suspected of the Kadhimi attack"

@@ -36,7 +36,7 @@ def kill_after(build: subprocess.Popen[str], marker: str, delay: float) -> None:
 def indexed_with_more_to_add(fresh_settings: Settings, embedder: Embedder) -> tuple[Settings, str]:
     """An indexed seed corpus, then 60 new files waiting for the next build; returns the live generation."""
     sync(fresh_settings, embedder)
-    generation = Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).generation.path.name
+    generation = Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).store.path.name
     for i in range(60):
         (fresh_settings.corpus_dir / f"filler-{i:02d}.txt").write_text(
             f"Report {i} on reconstruction in Mosul. " + "Crews rebuilt bridges, schools and markets. " * 25
@@ -53,12 +53,12 @@ def test_sigkill_during_embedding_keeps_the_old_index_and_the_next_build_succeed
     assert build.returncode == -signal.SIGKILL
 
     retriever = Retriever.open(settings.index_dir, embedder, settings)
-    assert retriever.generation.path.name == old_generation
+    assert retriever.store.path.name == old_generation
     assert any("Kataeb Sayyid al-Shuhada" in hit.text for hit in retriever.search(SEED_QUESTION, k=3))
 
     report = sync(settings, embedder)
     assert len(report.added) == 60 and not report.failed
-    assert retriever.refreshed().generation.manifest.documents == 62
+    assert retriever.refreshed().store.manifest.documents == 62
 
 
 def test_sigkill_while_writing_leaves_a_whole_generation_and_leftovers_are_cleared(
@@ -68,9 +68,9 @@ def test_sigkill_while_writing_leaves_a_whole_generation_and_leftovers_are_clear
     kill_after(start_build(settings), "Writing the index", delay=0.05)
 
     retriever = Retriever.open(settings.index_dir, embedder, settings)
-    assert retriever.generation.manifest.documents in (2, 62), "the old generation or the whole new one"
+    assert retriever.store.manifest.documents in (2, 62), "the old generation or the whole new one"
     assert retriever.search(SEED_QUESTION, k=3)
 
     sync(settings, embedder)
-    assert retriever.refreshed().generation.manifest.documents == 62
+    assert retriever.refreshed().store.manifest.documents == 62
     assert not list(settings.index_dir.glob("gen-*.tmp"))

@@ -39,7 +39,7 @@ def test_every_mode_ranks_hits_in_order(seed_retriever: Retriever, mode: str) ->
 
 
 def test_dense_mode_equals_brute_force_cosine(seed_retriever: Retriever, embedder: Embedder) -> None:
-    generation = seed_retriever.generation
+    generation = seed_retriever.store
     vectors = np.asarray(generation.vectors())
     scores = vectors @ embedder.encode_query(SEED_QUESTION)[0]
     expected = [int(generation.ids[i]) for i in np.argsort(-scores)[:5]]

@@ -20,18 +20,18 @@ def test_index_round_trips_through_disk(seed_settings: Settings, seed_retriever:
     first = seed_retriever.search(SEED_QUESTION, k=5)
     again = reopened.search(SEED_QUESTION, k=5)
     assert [(h.chunk_id, h.text, h.title) for h in first] == [(h.chunk_id, h.text, h.title) for h in again]
-    manifest = reopened.generation.manifest
+    manifest = reopened.store.manifest
     assert (manifest.documents, manifest.model, manifest.dimension) == (2, embedder.model_id, 384)
-    assert manifest.chunks == len(reopened.generation.ids) == reopened.generation.dense.ntotal
+    assert manifest.chunks == len(reopened.store.ids) == reopened.store.faiss.ntotal
 
 
 def test_stored_vectors_are_the_models_embeddings_of_the_chunk_text(seed_retriever: Retriever,
                                                                     embedder: Embedder) -> None:
-    generation = seed_retriever.generation
+    generation = seed_retriever.store
     rows = generation.chunk_rows(generation.ids[:3])
     expected = embedder.encode([rows[int(i)]["text"] for i in generation.ids[:3]])
     np.testing.assert_allclose(np.asarray(generation.vectors()[:3]), expected, atol=1e-5)
-    np.testing.assert_allclose(generation.dense.reconstruct_batch(generation.ids[:3]), expected, atol=1e-5)
+    np.testing.assert_allclose(generation.faiss.reconstruct_batch(generation.ids[:3]), expected, atol=1e-5)
 
 
 def test_stored_documents_keep_text_and_metadata(seed_retriever: Retriever) -> None:
@@ -90,7 +90,7 @@ def test_new_generation_replaces_the_old_and_old_readers_keep_answering(fresh_se
     assert not old.is_current()
     assert old.search(SEED_QUESTION, k=3), "a reader keeps the generation it opened"
     new = old.refreshed()
-    assert new.is_current() and new.generation.manifest.documents == 3
+    assert new.is_current() and new.store.manifest.documents == 3
     generations = sorted(p.name for p in fresh_settings.index_dir.glob("gen-*"))
     assert (fresh_settings.index_dir / CURRENT).read_text().strip() in generations
     assert not any(name.endswith(".tmp") for name in generations)
@@ -100,6 +100,6 @@ def test_rebuild_with_another_faiss_type(fresh_settings: Settings, embedder: Emb
     settings = replace(fresh_settings, faiss_factory="HNSW16")
     sync(settings, embedder)
     retriever = Retriever.open(settings.index_dir, embedder, settings)
-    assert retriever.generation.manifest.faiss_factory == "HNSW16"
+    assert retriever.store.manifest.faiss_factory == "HNSW16"
     assert any("Kataeb Sayyid al-Shuhada" in hit.text for hit in retriever.search(SEED_QUESTION, k=5))
-    assert isinstance(Generation(current_generation(settings.index_dir)).dense.ntotal, int)
+    assert isinstance(Generation(current_generation(settings.index_dir)).faiss.ntotal, int)

@@ -8,7 +8,7 @@ import numpy as np
 
 from qa import Embedder, Retriever, Settings, sync
 from qa.errors import BuildLockedError
-from qa.indexer import build_lock
+from qa.store import build_lock
 
 import pytest
 
@@ -40,7 +40,7 @@ def test_adding_one_article_embeds_only_its_chunks_and_removing_it_removes_its_h
     first = sync(fresh_settings, counting)
     assert sorted(first.added) == sorted(p.name for p in fresh_settings.corpus_dir.iterdir())
     before = Retriever.open(fresh_settings.index_dir, counting, fresh_settings)
-    old_ids = set(before.generation.ids.tolist())
+    old_ids = set(before.store.ids.tolist())
 
     (fresh_settings.corpus_dir / "falcons.md").write_text(ARTICLE)
     counting.calls.clear()
@@ -49,7 +49,7 @@ def test_adding_one_article_embeds_only_its_chunks_and_removing_it_removes_its_h
     retriever = before.refreshed()
     new_chunks = [row for row in retriever.documents() if row.doc_id == "falcons.md"][0].chunks
     assert counting.calls == [new_chunks] == [report.chunks_embedded]
-    assert old_ids < set(retriever.generation.ids.tolist()), "unchanged documents keep their chunks"
+    assert old_ids < set(retriever.store.ids.tolist()), "unchanged documents keep their chunks"
     assert retriever.search("how many falcon pairs breed near Duhok", k=1)[0].doc_id == "falcons.md"
 
     (fresh_settings.corpus_dir / "falcons.md").unlink()
@@ -58,7 +58,7 @@ def test_adding_one_article_embeds_only_its_chunks_and_removing_it_removes_its_h
     assert report.removed == ["falcons.md"] and counting.calls == [] and report.chunks_embedded == 0
     hits = retriever.refreshed().search("how many falcon pairs breed near Duhok", k=10)
     assert all(hit.doc_id != "falcons.md" for hit in hits)
-    assert set(retriever.refreshed().generation.ids.tolist()) == old_ids
+    assert set(retriever.refreshed().store.ids.tolist()) == old_ids
 
 
 def test_a_second_sync_with_nothing_changed_embeds_nothing(fresh_settings: Settings,

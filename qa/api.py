@@ -1,0 +1,169 @@
+"""The HTTP API (`python -m qa serve`): /search, /ask, /documents, /health, OpenAPI at /openapi.json and /docs.
+
+Starlette + uvicorn, not FastAPI: both already come with Streamlit (no new dependency tree to pin), and four
+read-only GET endpoints need no model layer. The JSON is the CLI's `--json` shape (`Answer.to_dict`,
+`Hit.to_dict`). Stateless: each process only reads the store, so several can run behind a load balancer on one
+Postgres database; on an index folder each request moves to the newest generation.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from dataclasses import asdict
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+
+from qa.config import Settings
+from qa.errors import IndexNotFoundError, QAError, QuestionError
+from qa.retrieval import MODES, Retriever
+from qa.storage import Filters
+
+logger = logging.getLogger(__name__)
+
+MAX_K = 100
+SCHEMAS = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "Ask the articles", "version": "1"}})
+# the query parameters /search and /ask share (read by `query_options`)
+QUERY_PARAMETERS = [
+    {"name": "q", "in": "query", "required": True, "schema": {"type": "string"}, "description": "the question"},
+    {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 5},
+     "description": "passages to return"},
+    {"name": "mode", "in": "query", "schema": {"type": "string", "enum": list(MODES), "default": "hybrid"}},
+    {"name": "source", "in": "query", "schema": {"type": "array", "items": {"type": "string"}},
+     "description": "only this publisher or document id (repeatable)"},
+    {"name": "since", "in": "query", "schema": {"type": "string", "format": "date"},
+     "description": "only documents dated on or after"},
+    {"name": "until", "in": "query", "schema": {"type": "string", "format": "date"},
+     "description": "only documents dated on or before"},
+]
+
+
+class RequestError(QAError):
+    """A request parameter is missing or malformed (answered with 400)."""
+
+
+def query_options(request: Request) -> tuple[str, int, str, Filters]:
+    """The question, k, mode and filters of a /search or /ask request; RequestError names a bad parameter."""
+    params = request.query_params
+    question = params.get("q", "")
+    if not question.strip():
+        raise RequestError("missing the question: add ?q=your+question")
+    try:
+        k = int(params.get("k", "5"))
+    except ValueError:
+        raise RequestError(f"k must be a whole number from 1 to {MAX_K}, not {params['k']!r}") from None
+    if not 1 <= k <= MAX_K:
+        raise RequestError(f"k must be from 1 to {MAX_K}, not {k}")
+    mode = params.get("mode", "hybrid")
+    if mode not in MODES:
+        raise RequestError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    return question, k, mode, Filters(tuple(params.getlist("source")), params.get("since", ""),
+                                      params.get("until", ""))
+
+
+def create_app(retriever: Retriever) -> Starlette:
+    """The API over an open retriever (its store and model are shared by all requests)."""
+
+    def current() -> Retriever:
+        """The retriever on the newest index (a no-op on Postgres, which is always current)."""
+        nonlocal retriever
+        retriever = retriever.refreshed()
+        return retriever
+
+    def search(request: Request) -> JSONResponse:
+        """
+        summary: The best passages for a question, best first (the hits of `python -m qa ask --json`).
+        responses: {200: {description: "{question, hits}"}, 400: {description: "{error}: a bad parameter"}}
+        """
+        question, k, mode, filters = query_options(request)
+        hits = current().search(question, k=k, mode=mode, filters=filters)
+        return JSONResponse({"question": question, "hits": [hit.to_dict() for hit in hits]})
+
+    def ask(request: Request) -> JSONResponse:
+        """
+        summary: The answering sentence and its passages, as `python -m qa ask --json` prints them.
+        responses: {200: {description: "{question, answer, confident, source, hits}"}, 400: {description: "{error}"}}
+        """
+        question, k, mode, filters = query_options(request)
+        return JSONResponse(current().ask(question, k=k, mode=mode, filters=filters).to_dict())
+
+    def documents(request: Request) -> JSONResponse:
+        """
+        summary: Every indexed document with its source and number of passages, by title.
+        responses: {200: {description: "{documents}"}}
+        """
+        return JSONResponse({"documents": [asdict(doc) for doc in current().documents()]})
+
+    def health(request: Request) -> JSONResponse:
+        """
+        summary: The store this server reads, its model and size.
+        responses: {200: {description: "{status, store, model, documents, chunks}"}}
+        """
+        manifest = current().store.manifest
+        return JSONResponse({"status": "ok", "store": retriever.store.location(), "model": manifest.model,
+                             "documents": manifest.documents, "chunks": manifest.chunks})
+
+    def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(openapi_schema(app))
+
+    def docs(request: Request) -> HTMLResponse:
+        """A page listing the endpoints from the OpenAPI schema (self-contained: no script from a CDN)."""
+        return HTMLResponse(docs_page(openapi_schema(app)))
+
+    app = Starlette(
+        routes=[Route("/search", search), Route("/ask", ask), Route("/documents", documents),
+                Route("/health", health), Route("/openapi.json", openapi, include_in_schema=False),
+                Route("/docs", docs, include_in_schema=False)],
+        exception_handlers={RequestError: bad_request, QuestionError: bad_request, IndexNotFoundError: unavailable},
+    )
+    return app
+
+
+def openapi_schema(app: Starlette) -> dict:
+    """The OpenAPI 3 schema: summaries and responses from the endpoints' docstrings, plus the query parameters."""
+    schema = SCHEMAS.get_schema(routes=app.routes)
+    for path in ("/search", "/ask"):
+        schema["paths"][path]["get"]["parameters"] = QUERY_PARAMETERS
+    return schema
+
+
+def bad_request(request: Request, error: Exception) -> JSONResponse:
+    """400 with the library's one-line message."""
+    return JSONResponse({"error": str(error)}, status_code=400)
+
+
+def unavailable(request: Request, error: Exception) -> JSONResponse:
+    """503 while there is no index to read."""
+    return JSONResponse({"error": str(error)}, status_code=503)
+
+
+def docs_page(schema: dict) -> str:
+    """HTML describing each endpoint: path, summary, parameters, responses; the raw schema is at /openapi.json."""
+    parts = [f"<h1>{html.escape(schema['info']['title'])} API</h1>",
+             '<p>OpenAPI 3 schema: <a href="/openapi.json">/openapi.json</a></p>']
+    for path, methods in schema.get("paths", {}).items():
+        for method, spec in methods.items():
+            parts.append(f"<h2>{method.upper()} {html.escape(path)}</h2><p>{html.escape(spec.get('summary', ''))}</p>")
+            rows = "".join(
+                f"<tr><td><code>{html.escape(p['name'])}</code></td><td>{'required' if p.get('required') else ''}</td>"
+                f"<td>{html.escape(json.dumps(p.get('schema', {})))}</td><td>{html.escape(p.get('description', ''))}</td></tr>"
+                for p in spec.get("parameters", [])
+            )
+            if rows:
+                parts.append(f"<table border=1 cellpadding=4><tr><th>parameter</th><th></th><th>schema</th>"
+                             f"<th></th></tr>{rows}</table>")
+            parts.append("<ul>" + "".join(f"<li>{code}: {html.escape(str(r.get('description', '')))}</li>"
+                                          for code, r in spec.get("responses", {}).items()) + "</ul>")
+    return "<!doctype html><meta charset=utf-8><title>API</title>" + "".join(parts)
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Open the store `settings` point at and serve the API until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(Retriever.open(None, settings=settings)), host=host, port=port, log_level="info")

@@ -1,0 +1,345 @@
+"""The Postgres store: one PostgreSQL database with pgvector holds documents, chunks, vectors and BM25 postings.
+
+Chosen by a postgresql:// URL (`--store`, `QA_STORE`, `Settings.store`). Tables:
+
+    qa_manifest    one row: model, dimension, chunker, format; checked on open
+    qa_documents   one row per document: text, metadata, page spans, content hash
+    qa_chunks      one row per chunk: span, page, text, BM25 length, vector(dimension) under an HNSW index
+    qa_postings    (term, chunk_id, tf, length): the keyword index, one row per term of a chunk
+    qa_terms       (term, df): in how many chunks each term occurs
+    qa_stats       one row: number of chunks and their total BM25 length (for idf and the mean length)
+    qa_sync        one row: the last sync's report
+
+Keyword search is scored in SQL with the embedded store's formula (bm25s's Lucene variant with qa.bm25's
+K1 and B) over the same terms (qa.bm25's tokenizer and stemmer), so both stores give the same BM25 scores.
+A sync holds an advisory lock (two syncs run one after the other) and writes one transaction per batch of
+documents, so readers see a whole batch or none of it and a killed sync leaves the last committed state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, replace
+
+import numpy as np
+
+from qa.bm25 import B, K1
+from qa.errors import BuildLockedError, IndexMismatchError, IndexNotFoundError, QAError
+from qa.records import Chunk, Document, SyncReport
+from qa.storage import (
+    Candidates, DocumentRow, Filters, Manifest, Store, Writer, document_from_row, filter_sql, pages_json,
+)
+from qa.text import query_terms, tokenize
+
+try:
+    import psycopg
+    from psycopg.rows import dict_row
+except ImportError:  # pragma: no cover - psycopg is in requirements.txt; the embedded store does not need it
+    psycopg = None
+
+logger = logging.getLogger(__name__)
+
+LOCK_KEY = 0x71615F73796E63  # "qa_sync": the advisory lock a sync holds
+DENSE_INDEX = "pgvector hnsw (m=16, ef_construction=64, inner product)"
+# hnsw.ef_search for a top-n search: at least n (pgvector returns at most ef_search rows), and 2n for recall
+EF_SEARCH_MAX = 1000
+_MANIFEST_FIELDS = ("model", "dimension", "chunk_tokens", "overlap_tokens", "faiss_factory", "built_at",
+                    "format_version")
+
+
+def _schema(dimension: int) -> str:
+    """The tables of a new index for vectors of `dimension`."""
+    return f"""
+    CREATE TABLE qa_manifest (
+        id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), model text, dimension int, chunk_tokens int,
+        overlap_tokens int, faiss_factory text, built_at text, format_version int);
+    CREATE TABLE qa_documents (
+        doc_id text PRIMARY KEY, path text, title text, publisher text, author text, date text,
+        content_hash text, text text, pages text, added_at double precision);
+    CREATE TABLE qa_chunks (
+        chunk_id bigint PRIMARY KEY, doc_id text NOT NULL, ordinal int, start int, "end" int, page int,
+        tokens int, text text, length int, embedding vector({dimension}));
+    CREATE INDEX qa_chunks_by_doc ON qa_chunks (doc_id);
+    CREATE INDEX qa_chunks_embedding ON qa_chunks USING hnsw (embedding vector_ip_ops);
+    CREATE TABLE qa_postings (term text, chunk_id bigint, tf int, length int, PRIMARY KEY (term, chunk_id));
+    CREATE INDEX qa_postings_by_chunk ON qa_postings (chunk_id);
+    CREATE TABLE qa_terms (term text PRIMARY KEY, df int);
+    CREATE TABLE qa_stats (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), chunks bigint, total_length bigint);
+    INSERT INTO qa_stats VALUES (1, 0, 0);
+    CREATE TABLE qa_sync (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), report text);
+    CREATE SEQUENCE qa_chunk_ids MINVALUE 0 START 0;
+    """
+
+
+_TABLES = ("qa_manifest", "qa_documents", "qa_chunks", "qa_postings", "qa_terms", "qa_stats", "qa_sync")
+
+
+def public_url(url: str) -> str:
+    """The URL without its password, for messages and `info`."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1@", url)
+
+
+def connect(url: str) -> psycopg.Connection:
+    """An autocommit connection returning dict rows; QAError naming the server if it cannot be reached."""
+    if psycopg is None:
+        raise QAError("the Postgres store needs psycopg: pip install 'psycopg[binary]'")
+    try:
+        return psycopg.connect(url, autocommit=True, row_factory=dict_row)
+    except psycopg.Error as error:
+        raise QAError(f"cannot connect to {public_url(url)}: {str(error).strip()}") from None
+
+
+def vector_literal(vector: np.ndarray) -> str:
+    """pgvector's text form of a vector; Python's float repr round-trips each float32 exactly."""
+    return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).ravel().tolist())) + "]"
+
+
+def read_manifest(conn: psycopg.Connection) -> Manifest | None:
+    """The index's manifest with live counts, or None if this database holds no index."""
+    if conn.execute("SELECT to_regclass('qa_manifest') AS t").fetchone()["t"] is None:
+        return None
+    row = conn.execute(
+        f"""SELECT {", ".join(_MANIFEST_FIELDS)}, (SELECT count(*) FROM qa_documents) AS documents,
+                   (SELECT chunks FROM qa_stats) AS chunks FROM qa_manifest"""
+    ).fetchone()
+    return Manifest(**row) if row else None
+
+
+class PostgresStore(Store):
+    """An index in a PostgreSQL database, read live: every query sees the last committed sync batch."""
+
+    def __init__(self, url: str, conn: psycopg.Connection) -> None:
+        self.url = url
+        self.conn = conn
+        self._lock = threading.Lock()  # one statement at a time on the shared connection (page and API threads)
+
+    @classmethod
+    def open(cls, url: str) -> PostgresStore:
+        """Connect and check that the database holds an index; IndexNotFoundError if it holds none."""
+        store = cls(url, connect(url))
+        if read_manifest(store.conn) is None:
+            store.close()
+            raise IndexNotFoundError(f"no index in {public_url(url)}; build it with `python -m qa build --store URL`")
+        return store
+
+    @property
+    def manifest(self) -> Manifest:
+        with self._lock:
+            manifest = read_manifest(self.conn)
+        if manifest is None:
+            raise IndexNotFoundError(f"the index in {self.location()} was dropped; build it again")
+        return manifest
+
+    def dense(self, query: np.ndarray, n: int, filters: Filters | None = None) -> Candidates:
+        vector = vector_literal(query)
+        if filters:
+            sql, params = filter_sql(filters, "%s")
+            # an exact scan of the allowed chunks: an HNSW scan filtered afterwards can return fewer than n
+            statement = f"""WITH allowed AS MATERIALIZED (
+                                SELECT c.chunk_id, c.embedding FROM qa_chunks c JOIN qa_documents d USING (doc_id)
+                                WHERE {sql})
+                            SELECT chunk_id, -(embedding <#> %s::vector) AS score FROM allowed
+                            ORDER BY embedding <#> %s::vector, chunk_id LIMIT %s"""
+            return self._candidates(statement, [*params, vector, vector, n])
+        statement = """SELECT chunk_id, -(embedding <#> %s::vector) AS score FROM qa_chunks
+                       ORDER BY embedding <#> %s::vector LIMIT %s"""
+        return self._candidates(statement, [vector, vector, n], ef_search=min(max(2 * n, 40), EF_SEARCH_MAX))
+
+    def keyword(self, question: str, n: int, filters: Filters | None = None) -> Candidates:
+        terms = query_terms(question)
+        if not terms:
+            return Candidates()
+        sql, params = filter_sql(filters or Filters(), "%s")
+        documents = "JOIN qa_chunks c USING (chunk_id) JOIN qa_documents d USING (doc_id)" if filters else ""
+        # each query term counts as often as it occurs in the query, as in bm25s
+        statement = f"""
+            SELECT p.chunk_id, SUM(
+                ln(1 + (s.chunks - t.df + 0.5::float8) / (t.df + 0.5::float8)) * p.tf
+                / (p.tf + %s * (1 - %s + %s * p.length / greatest(s.total_length::float8 / greatest(s.chunks, 1), 1e-9::float8)))
+            ) AS score
+            FROM unnest(%s::text[]) AS q(term)
+            JOIN qa_terms t ON t.term = q.term
+            JOIN qa_postings p ON p.term = q.term {documents}
+            CROSS JOIN qa_stats s
+            WHERE {sql}
+            GROUP BY p.chunk_id ORDER BY score DESC, p.chunk_id LIMIT %s"""
+        return self._candidates(statement, [K1, B, B, terms, *params, n])
+
+    def _candidates(self, statement: str, params: Sequence[object], ef_search: int = 0) -> Candidates:
+        """Run a search statement returning (chunk_id, score) rows, best first."""
+        with self._lock:
+            if ef_search:
+                self.conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(ef_search)])
+            rows = self.conn.execute(statement, params).fetchall()
+        return Candidates(np.array([row["chunk_id"] for row in rows], dtype=np.int64),
+                          np.array([row["score"] for row in rows], dtype=np.float32))
+
+    def idf(self, terms: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            chunks = self.conn.execute("SELECT chunks FROM qa_stats").fetchone()["chunks"]
+            rows = self.conn.execute("SELECT term, df FROM qa_terms WHERE term = ANY(%s)", [list(terms)]).fetchall()
+        df_of = {row["term"]: row["df"] for row in rows}
+        df = np.array([df_of.get(term, 0) for term in terms], dtype=np.float64)
+        return np.log1p((chunks - df + 0.5) / (df + 0.5))
+
+    def chunk_rows(self, chunk_ids: Sequence[int]) -> dict[int, Mapping]:
+        with self._lock:
+            rows = self.conn.execute(
+                """SELECT c.chunk_id, c.doc_id, c.start, c."end", c.page, c.text,
+                          d.title, d.publisher, d.author, d.date, d.path
+                   FROM qa_chunks c JOIN qa_documents d USING (doc_id) WHERE c.chunk_id = ANY(%s)""",
+                [[int(i) for i in chunk_ids]],
+            ).fetchall()
+        return {row["chunk_id"]: row for row in rows}
+
+    def documents(self) -> list[DocumentRow]:
+        with self._lock:
+            rows = self.conn.execute(
+                """SELECT d.doc_id, d.path, d.title, d.publisher, d.author, d.date, d.content_hash,
+                          count(c.chunk_id) AS chunks
+                   FROM qa_documents d LEFT JOIN qa_chunks c USING (doc_id)
+                   GROUP BY d.doc_id ORDER BY lower(d.title), d.doc_id"""
+            ).fetchall()
+        return [DocumentRow(**row) for row in rows]
+
+    def document(self, doc_id: str) -> Document | None:
+        with self._lock:
+            row = self.conn.execute("SELECT * FROM qa_documents WHERE doc_id = %s", [doc_id]).fetchone()
+        return None if row is None else document_from_row(row)
+
+    def last_report(self) -> SyncReport | None:
+        with self._lock:
+            row = self.conn.execute("SELECT report FROM qa_sync").fetchone()
+        return SyncReport.from_dict(json.loads(row["report"])) if row else None
+
+    def is_current(self) -> bool:
+        return True
+
+    def location(self) -> str:
+        return public_url(self.url)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class PostgresWriter(Writer):
+    """Syncs an index in a PostgreSQL database: one transaction per batch of documents, under an advisory lock."""
+
+    def __init__(self, url: str, batch_documents: int) -> None:
+        self.url = url
+        self.batch_documents = batch_documents
+        self.conn = connect(url)
+
+    @contextmanager
+    def lock(self, wait: bool = True) -> Iterator[None]:
+        where = public_url(self.url)
+        if not self.conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", [LOCK_KEY]).fetchone()["ok"]:
+            if not wait:
+                raise BuildLockedError(f"another build of {where} is running; try again when it ends")
+            logger.warning("another build of %s is running; waiting for it to finish", where)
+            self.conn.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+        try:
+            yield
+        finally:
+            self.conn.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+
+    def prepare(self, manifest: Manifest, rebuild: bool) -> bool:
+        manifest = replace(manifest, faiss_factory=DENSE_INDEX)
+        with self.conn.transaction():
+            self.conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            existing = read_manifest(self.conn)
+            if existing is not None and not rebuild:
+                check_same_settings(existing, manifest, public_url(self.url))
+                return True
+            self.conn.execute(f"DROP TABLE IF EXISTS {', '.join(_TABLES)}; DROP SEQUENCE IF EXISTS qa_chunk_ids")
+            self.conn.execute(_schema(manifest.dimension))
+            row = {name: getattr(manifest, name) for name in _MANIFEST_FIELDS}
+            self.conn.execute(f"INSERT INTO qa_manifest ({', '.join(row)}) VALUES ({', '.join(['%s'] * len(row))})",
+                              list(row.values()))
+        return False
+
+    def indexed(self) -> dict[str, str]:
+        rows = self.conn.execute("SELECT doc_id, content_hash FROM qa_documents").fetchall()
+        return {row["doc_id"]: row["content_hash"] for row in rows}
+
+    def write(self, remove: set[str], add: list[tuple[Document, list[Chunk]]], vectors: np.ndarray) -> str:
+        with self.conn.transaction():
+            if remove:
+                self._delete(sorted(remove))
+            if add:
+                self._insert(add, vectors)
+            self.conn.execute("UPDATE qa_manifest SET built_at = %s", [time.strftime("%Y-%m-%dT%H:%M:%S%z")])
+        return public_url(self.url)
+
+    def _delete(self, doc_ids: list[str]) -> None:
+        """Delete documents with their chunks and postings, and take their terms out of the statistics."""
+        execute = self.conn.execute
+        execute("""UPDATE qa_terms t SET df = t.df - x.n
+                   FROM (SELECT p.term, count(*) AS n FROM qa_postings p JOIN qa_chunks c USING (chunk_id)
+                         WHERE c.doc_id = ANY(%s) GROUP BY p.term) x
+                   WHERE t.term = x.term""", [doc_ids])
+        execute("DELETE FROM qa_terms WHERE df <= 0")
+        execute("""UPDATE qa_stats SET chunks = chunks - x.n, total_length = total_length - x.total
+                   FROM (SELECT count(*) AS n, coalesce(sum(length), 0) AS total FROM qa_chunks
+                         WHERE doc_id = ANY(%s)) x""", [doc_ids])
+        execute("DELETE FROM qa_postings WHERE chunk_id IN (SELECT chunk_id FROM qa_chunks WHERE doc_id = ANY(%s))",
+                [doc_ids])
+        execute("DELETE FROM qa_chunks WHERE doc_id = ANY(%s)", [doc_ids])
+        execute("DELETE FROM qa_documents WHERE doc_id = ANY(%s)", [doc_ids])
+
+    def _insert(self, add: list[tuple[Document, list[Chunk]]], vectors: np.ndarray) -> None:
+        """Insert documents, their chunks with vectors, their postings, and add their terms to the statistics."""
+        chunks = [piece for _, pieces in add for piece in pieces]
+        terms = tokenize([piece.text for piece in chunks])
+        ids = sorted(row["id"] for row in self.conn.execute(
+            "SELECT nextval('qa_chunk_ids') AS id FROM generate_series(1, %s)", [len(chunks)]).fetchall())
+        now = time.time()
+        with self.conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO qa_documents VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [(d.doc_id, d.path, d.title, d.publisher, d.author, d.date, d.content_hash, d.text,
+                  pages_json(d), now) for d, _ in add],
+            )
+            with cursor.copy('COPY qa_chunks (chunk_id, doc_id, ordinal, start, "end", page, tokens, text, length, '
+                             "embedding) FROM STDIN") as copy:
+                for chunk_id, piece, words, vector in zip(ids, chunks, terms, vectors):
+                    copy.write_row((chunk_id, piece.doc_id, piece.ordinal, piece.start, piece.end, piece.page,
+                                    piece.tokens, piece.text, len(words), vector_literal(vector)))
+            with cursor.copy("COPY qa_postings (term, chunk_id, tf, length) FROM STDIN") as copy:
+                for chunk_id, words in zip(ids, terms):
+                    for term, tf in Counter(words).items():
+                        copy.write_row((term, chunk_id, tf, len(words)))
+        df = Counter(term for words in terms for term in set(words))
+        self.conn.execute("""INSERT INTO qa_terms (term, df) SELECT * FROM unnest(%s::text[], %s::int[])
+                             ON CONFLICT (term) DO UPDATE SET df = qa_terms.df + EXCLUDED.df""",
+                          [list(df), list(df.values())])
+        self.conn.execute("UPDATE qa_stats SET chunks = chunks + %s, total_length = total_length + %s",
+                          [len(chunks), sum(len(words) for words in terms)])
+
+    def save_report(self, report: SyncReport) -> None:
+        self.conn.execute("""INSERT INTO qa_sync (id, report) VALUES (1, %s)
+                             ON CONFLICT (id) DO UPDATE SET report = EXCLUDED.report""",
+                          [json.dumps(asdict(report))])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def check_same_settings(existing: Manifest, wanted: Manifest, where: str) -> None:
+    """IndexMismatchError unless a sync with `wanted` may extend the index built with `existing`.
+
+    Unlike an index folder, a shared database is never rebuilt behind its readers' backs: that takes --rebuild.
+    """
+    existing.check_compatible(wanted.model, wanted.dimension, where)
+    if (existing.chunk_tokens, existing.overlap_tokens) != (wanted.chunk_tokens, wanted.overlap_tokens):
+        raise IndexMismatchError(
+            f"index in {where} was chunked at {existing.chunk_tokens}/{existing.overlap_tokens} word pieces, "
+            f"not {wanted.chunk_tokens}/{wanted.overlap_tokens}; rebuild it with `python -m qa build --rebuild`"
+        )

@@ -1,0 +1,95 @@
+"""The HTTP API served by a real uvicorn on 127.0.0.1 over the seed index: --json shapes, 4xx with a message, docs."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from qa import Filters, Retriever
+from qa.api import create_app
+from tests.conftest import SEED_QUESTION
+
+
+@pytest.fixture(scope="module")
+def api(seed_retriever: Retriever) -> Iterator[str]:
+    """The base URL of an API server running in a thread of this process."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(seed_retriever), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the API server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def get(base: str, path: str, **params: object) -> tuple[int, dict | str]:
+    """Status and decoded body (JSON when it is JSON) of a GET request."""
+    url = f"{base}{path}?{urllib.parse.urlencode(params, doseq=True)}"
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            status, body, kind = response.status, response.read().decode(), response.headers["content-type"]
+    except urllib.error.HTTPError as error:
+        status, body, kind = error.code, error.read().decode(), error.headers["content-type"]
+    return status, json.loads(body) if kind.startswith("application/json") else body
+
+
+def test_ask_returns_what_the_cli_prints_with_json(api: str, seed_retriever: Retriever) -> None:
+    status, body = get(api, "/ask", q=SEED_QUESTION, k=3)
+    assert status == 200
+    assert body == json.loads(json.dumps(seed_retriever.ask(SEED_QUESTION, k=3).to_dict()))
+    assert "Kataeb Sayyid al-Shuhada" in body["answer"] and len(body["hits"]) == 3
+
+
+def test_search_applies_mode_and_filters(api: str, seed_retriever: Retriever) -> None:
+    status, body = get(api, "/search", q=SEED_QUESTION, k=4, mode="bm25", source=["Track Persia"])
+    assert status == 200 and body["question"] == SEED_QUESTION
+    assert [h["chunk_id"] for h in body["hits"]] == [
+        h.chunk_id for h in seed_retriever.search(SEED_QUESTION, k=4, mode="bm25",
+                                                  filters=Filters(sources=("Track Persia",)))]
+    assert {h["publisher"] for h in body["hits"]} == {"Track Persia"}
+
+
+def test_documents_and_health_describe_the_store(api: str, seed_retriever: Retriever) -> None:
+    status, body = get(api, "/documents")
+    assert status == 200 and {d["publisher"] for d in body["documents"]} == {"Middle East Eye", "Track Persia"}
+    status, body = get(api, "/health")
+    assert status == 200 and body["status"] == "ok" and body["documents"] == 2
+    assert body["chunks"] == seed_retriever.store.manifest.chunks and body["store"] == seed_retriever.store.location()
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({}, "missing the question"),
+    ({"q": "   "}, "missing the question"),
+    ({"q": SEED_QUESTION, "k": "many"}, "k must be a whole number"),
+    ({"q": SEED_QUESTION, "k": 0}, "k must be from 1 to 100"),
+    ({"q": SEED_QUESTION, "mode": "fuzzy"}, "unknown mode 'fuzzy'; choose one of hybrid, dense, bm25"),
+    ({"q": "x" * 3000}, "characters long"),
+])
+def test_bad_requests_get_400_with_a_clear_message(api: str, params: dict, message: str) -> None:
+    for path in ("/search", "/ask"):
+        status, body = get(api, path, **params)
+        assert status == 400 and message in body["error"], (path, body)
+
+
+def test_openapi_schema_and_docs_page_list_every_endpoint(api: str) -> None:
+    status, schema = get(api, "/openapi.json")
+    assert status == 200 and set(schema["paths"]) == {"/search", "/ask", "/documents", "/health"}
+    assert [p["name"] for p in schema["paths"]["/ask"]["get"]["parameters"]] == ["q", "k", "mode", "source", "since",
+                                                                                 "until"]
+    status, page = get(api, "/docs")
+    assert status == 200 and all(f"GET {path}" in page for path in schema["paths"])

@@ -1,0 +1,241 @@
+"""The Postgres store on a real PostgreSQL 16 + pgvector (pgserver): same answers as the embedded store, syncs
+in transactions under an advisory lock, readers served while a sync runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+
+from qa import Embedder, Filters, Retriever, Settings, sync
+from qa.cli import main
+from qa.errors import BuildLockedError, IndexMismatchError, IndexNotFoundError
+from qa.pgstore import PostgresWriter
+from tests.conftest import REPO, SEED_QUESTION, copy_seed_corpus
+
+QUESTIONS = [item["question"] for item in json.loads((REPO / "tests" / "seed_questions.json").read_text())]
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A private PostgreSQL server with pgvector in a temporary folder; the test fails (not skips) if it cannot start."""
+    import pgserver
+
+    try:
+        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    except Exception as error:  # noqa: BLE001 - whatever stops the server from starting is the message to show
+        pytest.fail(f"pgserver could not start PostgreSQL: {error}")
+    yield server
+    server.cleanup()
+
+
+_databases = iter(range(1_000_000))
+
+
+@pytest.fixture
+def pg_url(pg_server: object) -> str:
+    """The URL of a new, empty database on the test server."""
+    name = f"qa_test_{next(_databases)}"
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return pg_server.get_uri(name)
+
+
+@pytest.fixture(scope="session")
+def pg_seed(pg_server: object, seed_settings: Settings, embedder: Embedder) -> Settings:
+    """Settings of the bundled corpus synced into its own database (do not modify it in tests)."""
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE qa_seed")
+    settings = replace(seed_settings, store=pg_server.get_uri("qa_seed"))
+    report = sync(settings, embedder)
+    assert len(report.added) == 2 and not report.failed
+    return settings
+
+
+def key(hit: object) -> tuple[str, int]:
+    """A passage by where it lies (chunk ids are each store's own)."""
+    return hit.doc_id, hit.start
+
+
+def test_postgres_search_matches_the_embedded_store(pg_seed: Settings, seed_retriever: Retriever,
+                                                    embedder: Embedder) -> None:
+    postgres = Retriever.open(pg_seed.store, embedder)
+    assert postgres.store.manifest.chunks == seed_retriever.store.manifest.chunks
+    overlap = []
+    for question in QUESTIONS:
+        embedded_bm25 = seed_retriever.search(question, k=10, mode="bm25")
+        postgres_bm25 = postgres.search(question, k=10, mode="bm25")
+        assert [key(h) for h in postgres_bm25] == [key(h) for h in embedded_bm25], question
+        np.testing.assert_allclose([h.score for h in postgres_bm25], [h.score for h in embedded_bm25], atol=1e-5)
+        embedded_dense = {key(h) for h in seed_retriever.search(question, k=10, mode="dense")}
+        overlap.append(len(embedded_dense & {key(h) for h in postgres.search(question, k=10, mode="dense")}) / 10)
+        hybrid = [key(h) for h in postgres.search(question, k=10)]
+        assert hybrid == [key(h) for h in seed_retriever.search(question, k=10)], question
+    assert np.mean(overlap) >= 0.98
+    assert postgres.ask(SEED_QUESTION).text == seed_retriever.ask(SEED_QUESTION).text
+
+
+def test_postgres_documents_and_idf_match_the_embedded_store(pg_seed: Settings, seed_retriever: Retriever,
+                                                             embedder: Embedder) -> None:
+    postgres = Retriever.open(pg_seed.store, embedder)
+    assert postgres.documents() == seed_retriever.documents()
+    doc_id = seed_retriever.documents()[0].doc_id
+    assert postgres.document(doc_id) == seed_retriever.document(doc_id)
+    terms = ["kadhimi", "drone", "neverseenterm"]
+    np.testing.assert_allclose(postgres.store.idf(terms), seed_retriever.store.idf(terms), rtol=1e-9)
+
+
+def test_postgres_filters_by_source_and_date(pg_seed: Settings, embedder: Embedder) -> None:
+    postgres = Retriever.open(pg_seed.store, embedder)
+    for mode in ("hybrid", "dense", "bm25"):
+        hits = postgres.search(SEED_QUESTION, k=10, mode=mode, filters=Filters(sources=("Track Persia",)))
+        assert hits and {h.publisher for h in hits} == {"Track Persia"}, mode
+        assert not postgres.search(SEED_QUESTION, k=10, mode=mode, filters=Filters(since="2030-01-01")), mode
+    dates = {h.date for h in postgres.search(SEED_QUESTION, k=10, filters=Filters(until="2021-11-20"))}
+    assert dates and all(date <= "2021-11-20" for date in dates)
+
+
+def test_postgres_incremental_sync_and_remove_keep_bm25_exact(pg_url: str, fresh_settings: Settings,
+                                                              embedder: Embedder) -> None:
+    settings = replace(fresh_settings, store=pg_url)
+    sync(settings, embedder)
+    added = settings.corpus_dir / "mosul.txt"
+    added.write_text("Crews in Mosul rebuilt the al-Nuri mosque and its leaning minaret after the war.")
+    report = sync(settings, embedder)
+    assert report.added == ["mosul.txt"] and len(report.unchanged) == 2 and report.chunks_embedded == 1
+    postgres = Retriever.open(pg_url, embedder)
+    assert postgres.search("al-Nuri minaret", k=1)[0].doc_id == "mosul.txt"
+
+    removed = sorted(settings.corpus_dir.glob("trackpersia*"))[0]
+    removed.unlink()
+    report = sync(settings, embedder)
+    assert report.removed == [removed.name]
+    assert {doc.doc_id for doc in postgres.documents()} == {"mosul.txt", "middleeasteye-2021-11-28-betrayed-by-iran.txt"}
+    # after an add and a remove, the kept statistics give the scores of an index built from scratch
+    sync(replace(settings, store=""), embedder)
+    embedded = Retriever.open(settings.index_dir, embedder)
+    for question in QUESTIONS[:8]:
+        expected = embedded.search(question, k=10, mode="bm25")
+        found = postgres.search(question, k=10, mode="bm25")
+        assert [key(h) for h in found] == [key(h) for h in expected], question
+        np.testing.assert_allclose([h.score for h in found], [h.score for h in expected], atol=1e-5)
+
+
+def test_postgres_refuses_an_index_of_another_model(pg_url: str, fresh_settings: Settings, embedder: Embedder) -> None:
+    settings = replace(fresh_settings, store=pg_url)
+    with pytest.raises(IndexNotFoundError, match="build it with"):
+        Retriever.open(pg_url, embedder)
+    sync(settings, embedder)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE qa_manifest SET model = 'some-other-model'")
+    with pytest.raises(IndexMismatchError, match="some-other-model.*rebuild"):
+        Retriever.open(pg_url, embedder)
+    with pytest.raises(IndexMismatchError, match="some-other-model"):
+        sync(settings, embedder)
+    report = sync(settings, embedder, rebuild=True)
+    assert report.rebuilt and len(report.added) == 2
+    assert Retriever.open(pg_url, embedder).search(SEED_QUESTION, k=1)
+
+
+def add_fillers(corpus: Path, count: int) -> None:
+    for i in range(count):
+        (corpus / f"filler-{i:02d}.txt").write_text(
+            f"Report {i} on reconstruction in Mosul. " + "Crews rebuilt bridges, schools and markets. " * 25
+        )
+
+
+def test_postgres_readers_answer_during_a_sync_and_see_whole_batches(pg_url: str, fresh_settings: Settings,
+                                                                     embedder: Embedder) -> None:
+    settings = replace(fresh_settings, store=pg_url, batch_documents=10)
+    sync(settings, embedder)
+    add_fillers(settings.corpus_dir, 40)
+    reader = Retriever.open(pg_url, embedder)
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                assert reader.search(SEED_QUESTION, k=3), "a reader always gets passages"
+                seen.append(len(reader.documents()))
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    done = threading.Event()
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        sync(settings, embedder)
+    finally:
+        done.set()
+        thread.join()
+    assert not errors, errors
+    assert seen == sorted(seen) and seen[0] >= 2 and len(reader.documents()) == 42
+    assert set(seen) <= {2, 12, 22, 32, 42}, "documents appear in whole batches of 10"
+
+
+def test_two_postgres_syncs_are_serialized(pg_url: str, fresh_settings: Settings, embedder: Embedder) -> None:
+    settings = replace(fresh_settings, store=pg_url)
+    sync(settings, embedder)
+    add_fillers(settings.corpus_dir, 3)
+    holder = PostgresWriter(pg_url, 64)
+    reports = []
+    try:
+        with holder.lock():
+            with pytest.raises(BuildLockedError, match="another build"):
+                sync(settings, embedder, wait=False)
+            waiting = threading.Thread(target=lambda: reports.append(sync(settings, embedder)))
+            waiting.start()
+            waiting.join(timeout=2)
+            assert waiting.is_alive(), "the second sync waits for the lock"
+        waiting.join()
+    finally:
+        holder.close()
+    assert len(reports[0].added) == 3
+
+
+def test_postgres_sync_killed_while_embedding_leaves_the_last_committed_state(
+    pg_url: str, fresh_settings: Settings, embedder: Embedder
+) -> None:
+    settings = replace(fresh_settings, store=pg_url)
+    sync(settings, embedder)
+    add_fillers(settings.corpus_dir, 60)
+    build = subprocess.Popen(
+        [sys.executable, "-m", "qa", "build", "-v", "--corpus", str(settings.corpus_dir), "--store", pg_url],
+        cwd=REPO, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    for line in build.stderr:
+        if "Embedding" in line:
+            break
+    time.sleep(0.5)
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+    retriever = Retriever.open(pg_url, embedder)
+    assert len(retriever.documents()) == 2 and retriever.search(SEED_QUESTION, k=3)
+    report = sync(settings, embedder)
+    assert len(report.added) == 60 and len(retriever.documents()) == 62
+
+
+def test_cli_builds_asks_and_describes_a_postgres_store(pg_url: str, fresh_settings: Settings,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = ["--corpus", str(fresh_settings.corpus_dir), "--store", pg_url]
+    assert main(["build", *corpus]) == 0
+    capsys.readouterr()
+    assert main(["ask", SEED_QUESTION, "--json", *corpus]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert "Kataeb" in answer["answer"] and len(answer["hits"]) == 5
+    assert main(["info", "--json", *corpus]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["index"].startswith("postgresql://") and len(info["documents"]) == 2
+    assert info["manifest"]["faiss_factory"].startswith("pgvector hnsw")
