@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -69,19 +70,20 @@ def main() -> None:
     titles = set(held_out_articles())
     record_sets = [fair_records(path, titles) for path in args.reports]
     everything = [record for records in record_sets for record in records]
-    low, strong = no_answer_threshold(record_sets), strong_threshold(everything)
-    strong = max(strong, low)
+    # floored to 4 decimals, so the question at the threshold is still answered at the value written
+    low = math.floor(no_answer_threshold(record_sets) * 10_000) / 10_000
+    strong = max(math.ceil(strong_threshold(everything) * 10_000) / 10_000, low)
     card_path = MODEL_DIR / CARD_FILE
     card = json.loads(card_path.read_text())
     card.update({
-        "no_answer_threshold": round(low, 4), "strong_answer_threshold": round(strong, 4),
+        "no_answer_threshold": low, "strong_answer_threshold": strong,
         "calibration": {
             "rule": f"no answer below the highest probability at which each set answers >= {ANSWERED_TARGET} of its "
                     f"answerable questions; strong from the lowest that <= {STRONG_SHARE} of unanswerable and "
                     "filtered-out questions reach; questions of held-out articles left out",
             "sets": {path.name: {"questions": len(records),
-                                 "at_no_answer_threshold": threshold_table(records, [round(low, 4)])[0],
-                                 "at_strong_threshold": threshold_table(records, [round(strong, 4)])[0]}
+                                 "at_no_answer_threshold": threshold_table(records, [low])[0],
+                                 "at_strong_threshold": threshold_table(records, [strong])[0]}
                      for path, records in zip(args.reports, record_sets)},
         },
     })

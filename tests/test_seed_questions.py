@@ -49,13 +49,3 @@ def test_the_suspect_question_names_kataeb_sayyid_al_shuhada_from_middle_east_ey
     assert "Kataeb Sayyid al-Shuhada is the key suspect" in answer.text
     assert answer.best.publisher == "Middle East Eye"
 
-
-@pytest.mark.parametrize(("question", "sentence"), [
-    ("How many drones were used?", "carried out by three drones carrying explosives"),
-    ("When did the attack happen?", "At 2am on 7 November"),
-])
-def test_short_reporter_questions_get_the_sentence_stating_the_fact(seed_retriever: Retriever, question: str,
-                                                                     sentence: str) -> None:
-    answer = seed_retriever.ask(question, k=5)
-    assert answer.confident
-    assert sentence in answer.text
