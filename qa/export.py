@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from qa.answer import NO_ANSWER_THRESHOLD, STRONG_ANSWER_THRESHOLD
-from qa.records import Answer, Hit, PageSpan
+from qa.records import Answer, Hit, PageSpan, Sentence
 
 
 class Relevance(NamedTuple):
@@ -90,12 +90,16 @@ def highlight_html(text: str, start: int, end: int, pages: Sequence[PageSpan] = 
     return f'<div class="qa-text">{"".join(parts)}</div>'
 
 
+def shown_sentence(hit: Hit) -> Sentence | None:
+    """The hit's marked sentence if the answer model rates it an answer (at or above NO_ANSWER_THRESHOLD), else
+    None: a passage that only comes close is shown without a marked sentence, in the page and in the export."""
+    return hit.answer if hit.answer is not None and hit.answer.score >= NO_ANSWER_THRESHOLD else None
+
+
 def passage_html(hit: Hit) -> str:
-    """The hit's passage, escaped, with its answering sentence marked when the answer model rates it an answer
-    (at or above NO_ANSWER_THRESHOLD): a passage that only comes close is shown without a mark."""
-    if hit.answer is None or hit.answer.score < NO_ANSWER_THRESHOLD:
-        return highlight_html(hit.text, 0, 0)
-    return highlight_html(hit.text, hit.answer.start, hit.answer.end)
+    """The hit's passage, escaped, with its answering sentence marked (see `shown_sentence`)."""
+    sentence = shown_sentence(hit)
+    return highlight_html(hit.text, sentence.start, sentence.end) if sentence else highlight_html(hit.text, 0, 0)
 
 
 def escape_markdown(text: str) -> str:
@@ -142,12 +146,12 @@ def _markdown_citation(hit: Hit) -> str:
 
 
 def _quote(hit: Hit) -> list[str]:
-    """The passage as a block quote, its answering sentence in bold."""
-    text = hit.text
-    if hit.answer is None:
+    """The passage as a block quote, its answering sentence (see `shown_sentence`) in bold."""
+    text, shown = hit.text, shown_sentence(hit)
+    if shown is None:
         quoted = escape_markdown(text)
     else:
-        start, end = hit.answer.start, hit.answer.end
+        start, end = shown.start, shown.end
         before, sentence, after = text[:start], text[start:end], text[end:]
         # bold must hug the words: move surrounding spaces outside the ** markers
         core = sentence.strip()

@@ -70,9 +70,9 @@ def test_passage_html_marks_the_answering_sentence_only_when_the_model_rates_it_
 
 
 def test_markdown_report_cites_the_answer_and_every_passage() -> None:
-    first = make_hit("Three drones attacked. Kataeb Sayyid al-Shuhada is the key suspect.", (23, 67, 0.64),
-                     page=2)
-    second = make_hit("Another passage.", (0, 16, 0.21), rank=2, title="Betrayed by Iran?",
+    first = make_hit("Three drones attacked. Kataeb Sayyid al-Shuhada is the key suspect.",
+                     (23, 67, STRONG_ANSWER_THRESHOLD), page=2)
+    second = make_hit("Another passage.", (0, 16, NO_ANSWER_THRESHOLD - 0.01), rank=2, title="Betrayed by Iran?",
                       publisher="Middle East Eye", author="", date="2021-11-28")
     report = answers_markdown([Answer(SEED_QUESTION, (first, second), first, True)], "Session")
     assert report.startswith("# Session\n")
@@ -81,6 +81,7 @@ def test_markdown_report_cites_the_answer_and_every_passage() -> None:
     assert "Source: *Drones over Baghdad* — Track Persia, Trackpersia, 2021-11-20, page 2" in report
     assert "**[2]** *Betrayed by Iran?* — Middle East Eye, 2021-11-28 (weak match)" in report
     assert "> Three drones attacked. **Kataeb Sayyid al-Shuhada is the key suspect.**" in report
+    assert "> Another passage." in report and "**Another passage.**" not in report  # below the no-answer threshold
 
 
 def test_markdown_report_says_when_there_is_no_answer_or_no_passage() -> None:
