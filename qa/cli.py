@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Sync the index with the corpus: embed new and changed files, drop "
                                          "removed ones. Example: python -m qa build")
     build.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
+    build.add_argument("--workers", type=int, default=1,
+                       help="embed in this many processes, each writing its share (database stores only; default 1)")
 
     ask = verbs.add_parser("ask", parents=[common], help="ask a question",
                            description='Example: python -m qa ask "who was suspected of the Kadhimi attack"')
@@ -101,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_build(args: argparse.Namespace, settings: Settings) -> int:
-    report = _sync(settings, Embedder.from_settings(settings), rebuild=args.rebuild)
+    if args.workers < 1:
+        raise QAError(f"--workers must be 1 or more, not {args.workers}")
+    report = _sync(settings, Embedder.from_settings(settings), rebuild=args.rebuild, workers=args.workers)
     return 1 if report.failed and not (report.changed or report.unchanged) else 0
 
 
@@ -168,16 +172,18 @@ def run_info(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _sync(settings: Settings, embedder: Embedder, rebuild: bool = False) -> SyncReport:
-    """Sync with a tqdm bar on stderr, then print what changed, file by file."""
+def _sync(settings: Settings, embedder: Embedder, rebuild: bool = False, workers: int = 1) -> SyncReport:
+    """Sync with a tqdm bar on stderr (chunks embedded; files done with several workers), then print what
+    changed, file by file."""
     from tqdm import tqdm
 
-    with tqdm(total=0, unit="chunk", desc="Embedding", disable=None, leave=False) as bar:
+    unit = "file" if workers > 1 else "chunk"
+    with tqdm(total=0, unit=unit, desc="Embedding", disable=None, leave=False) as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        report = sync(settings, embedder, rebuild=rebuild, progress=progress)
+        report = sync(settings, embedder, rebuild=rebuild, progress=progress, workers=workers)
     for label, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         for name in names:
             print(f"{label}: {name}")

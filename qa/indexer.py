@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -58,21 +60,26 @@ def sync(
     progress: Progress | None = None,
     stage: Stage | None = None,
     wait: bool = True,
+    workers: int = 1,
 ) -> SyncReport:
     """Bring the index in `settings.index_dir` up to date with `settings.corpus_dir`; see SyncReport.
 
     With `wait=False`, raise BuildLockedError at once if another build is running (the page uses this
-    so it never hangs behind a command-line build).
+    so it never hangs behind a command-line build). `workers` > 1 embeds in that many processes
+    (`ingest_in_parallel`, database stores only).
     """
     if settings.chunk_tokens > embedder.max_tokens:
         raise QAError(f"chunk_tokens {settings.chunk_tokens} exceeds the model's window of {embedder.max_tokens}")
+    if workers > 1 and not settings.store:
+        raise QAError("parallel ingest (--workers) needs a database store (--store postgresql://...); "
+                      "an index folder is written by one process")
     tell = stage or (lambda message: logger.info(message))
     report = SyncReport()
     writer = open_writer(settings)
     try:
         with writer.lock(wait=wait):
             report.rebuilt = not writer.prepare(manifest_for(settings, embedder), rebuild)
-            _sync_locked(settings, embedder, writer, report, progress, tell)
+            _sync_locked(settings, embedder, writer, report, progress, tell, workers)
     finally:
         writer.close()
     logger.info("index %s: %s", report.generation, report.summary())
@@ -80,7 +87,7 @@ def sync(
 
 
 def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report: SyncReport,
-                 progress: Progress | None, tell: Stage) -> None:
+                 progress: Progress | None, tell: Stage, workers: int = 1) -> None:
     """The body of `sync`, run under the store's build lock: compare, load, then embed and write what changed."""
     indexed = writer.indexed()
     tell("Checking the corpus")
@@ -105,11 +112,27 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
     duplicate_ids = {doc_id for doc_id, _ in report.duplicates}
     report.removed = sorted((set(indexed) - set(hashes)) | (duplicate_ids & set(indexed)))
 
-    tell(f"Reading {len(to_load)} new or changed files")
+    if workers > 1 and to_load:
+        tell(f"Reading and embedding {len(to_load)} new or changed files with {workers} workers")
+        report.generation = writer.write(set(report.removed), [], np.zeros((0, embedder.dimension), np.float32))
+        ingest_in_parallel(settings, [(doc_id, files[doc_id]) for doc_id in to_load], set(indexed), workers,
+                           report, progress)
+    else:
+        tell(f"Reading {len(to_load)} new or changed files")
+        add = load_changed([(doc_id, files[doc_id]) for doc_id in to_load], set(indexed), settings, embedder, report)
+        if report.rebuilt or add or report.removed:
+            report.chunks_embedded = sum(len(chunks) for _, chunks in add)
+            report.generation = embed_and_write(writer, embedder, add, set(report.removed), progress, tell)
+    writer.save_report(report)
+
+
+def load_changed(files: Sequence[tuple[str, Path]], indexed: set[str], settings: Settings, embedder: Embedder,
+                 report: SyncReport) -> list[tuple[Document, list[Chunk]]]:
+    """Load and chunk these files, noting each as added, updated (`indexed` before) or failed in `report`."""
     add: list[tuple[Document, list[Chunk]]] = []
-    for doc_id in to_load:
+    for doc_id, path in files:
         try:
-            doc = load_document(files[doc_id], doc_id=doc_id, max_bytes=settings.max_file_bytes)
+            doc = load_document(path, doc_id=doc_id, max_bytes=settings.max_file_bytes)
         except LoadError as error:
             # a changed file that no longer loads keeps its last good version in the index
             logger.warning("skipped %s", error)
@@ -117,11 +140,50 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
             continue
         add.append((doc, chunk(doc, settings, embedder)))
         (report.updated if doc_id in indexed else report.added).append(doc_id)
+    return add
 
-    if report.rebuilt or add or report.removed:
-        report.chunks_embedded = sum(len(chunks) for _, chunks in add)
-        report.generation = embed_and_write(writer, embedder, add, set(report.removed), progress, tell)
-    writer.save_report(report)
+
+def ingest_in_parallel(settings: Settings, files: Sequence[tuple[str, Path]], indexed: set[str], workers: int,
+                       report: SyncReport, progress: Progress | None = None) -> None:
+    """Load, chunk, embed and write the files in `workers` processes, each with its own model and connection.
+
+    For a database store only: each share of `writer.batch_documents` files is one transaction written by the
+    worker that embedded it, so the workers never wait for each other to encode (the caller holds the build
+    lock for all of them). Each worker gets an equal part of the cores. The same processes could run on several
+    machines against one database; here they share this one.
+    """
+    shares = [list(share) for share in batches(files, settings.batch_documents)]
+    context = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    done = 0
+    with context.Pool(workers, initializer=_start_worker, initargs=(settings, threads)) as pool:
+        for part in pool.imap_unordered(_ingest_share, [(share, indexed) for share in shares]):
+            report.added += part.added
+            report.updated += part.updated
+            report.failed += part.failed
+            report.chunks_embedded += part.chunks_embedded
+            done += len(part.added) + len(part.updated) + len(part.failed)
+            if progress:
+                progress(done, len(files))
+
+
+_worker: dict = {}  # in an ingest worker process: its settings, model and database writer
+
+
+def _start_worker(settings: Settings, threads: int) -> None:
+    os.environ["QA_THREADS"] = str(threads)
+    _worker.update(settings=settings, embedder=Embedder.from_settings(settings), writer=open_writer(settings))
+
+
+def _ingest_share(job: tuple[list[tuple[str, Path]], set[str]]) -> SyncReport:
+    """In a worker: load, chunk and embed one share of files and write it in one transaction; what it did."""
+    files, indexed = job
+    part = SyncReport()
+    add = load_changed(files, indexed, _worker["settings"], _worker["embedder"], part)
+    if add:
+        part.chunks_embedded = sum(len(chunks) for _, chunks in add)
+        embed_and_write(_worker["writer"], _worker["embedder"], add, set(), stage=logger.debug)
+    return part
 
 
 def manifest_for(settings: Settings, embedder: Embedder) -> Manifest:

@@ -160,6 +160,9 @@ def open_session(path: Path) -> Any:
     # a query embedding took 7.5-10.8 ms instead of 3.7-4.1 ms and the FAISS scan right after it doubled,
     # and encoding on a shared 2-core machine fell from 45 to 33 chunks/s.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Parallel ingest workers share the cores between them (qa.indexer sets this in each worker process).
+    if os.environ.get("QA_THREADS", "").isdigit():
+        options.intra_op_num_threads = int(os.environ["QA_THREADS"])
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 LOCK_KEY = 0x71615F73796E63  # "qa_sync": the advisory lock a sync holds
 DENSE_INDEX = "pgvector hnsw (m=16, ef_construction=64, inner product)"
+WRITE_ATTEMPTS = 3  # a batch aborted by a deadlock with another ingest worker is written again up to this often
 # hnsw.ef_search for a top-n search: at least n (pgvector returns at most ef_search rows), and 2n for recall
 EF_SEARCH_MAX = 1000
 _MANIFEST_FIELDS = ("model", "dimension", "chunk_tokens", "overlap_tokens", "faiss_factory", "built_at",
@@ -270,12 +271,20 @@ class PostgresWriter(Writer):
         return {row["doc_id"]: row["content_hash"] for row in rows}
 
     def write(self, remove: set[str], add: list[tuple[Document, list[Chunk]]], vectors: np.ndarray) -> str:
-        with self.conn.transaction():
-            if remove:
-                self._delete(sorted(remove))
-            if add:
-                self._insert(add, vectors)
-            self.conn.execute("UPDATE qa_manifest SET built_at = %s", [time.strftime("%Y-%m-%dT%H:%M:%S%z")])
+        """One transaction; retried when PostgreSQL breaks a deadlock with another writer by aborting this one."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self.conn.transaction():
+                    if remove:
+                        self._delete(sorted(remove))
+                    if add:
+                        self._insert(add, vectors)
+                    self.conn.execute("UPDATE qa_manifest SET built_at = %s", [time.strftime("%Y-%m-%dT%H:%M:%S%z")])
+                break
+            except psycopg.errors.DeadlockDetected:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                logger.info("write to %s met a deadlock with another writer; retrying", public_url(self.url))
         return public_url(self.url)
 
     def _delete(self, doc_ids: list[str]) -> None:
@@ -317,9 +326,10 @@ class PostgresWriter(Writer):
                     for term, tf in Counter(words).items():
                         copy.write_row((term, chunk_id, tf, len(words)))
         df = Counter(term for words in terms for term in set(words))
-        self.conn.execute("""INSERT INTO qa_terms (term, df) SELECT * FROM unnest(%s::text[], %s::int[])
+        ordered = sorted(df)  # every writer locks term rows in the same order, so parallel ingest rarely deadlocks
+        self.conn.execute("""INSERT INTO qa_terms (term, df) SELECT * FROM unnest(%s::text[], %s::int[]) ORDER BY 1
                              ON CONFLICT (term) DO UPDATE SET df = qa_terms.df + EXCLUDED.df""",
-                          [list(df), list(df.values())])
+                          [ordered, [df[term] for term in ordered]])
         self.conn.execute("UPDATE qa_stats SET chunks = chunks + %s, total_length = total_length + %s",
                           [len(chunks), sum(len(words) for words in terms)])
 

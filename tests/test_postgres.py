@@ -132,6 +132,27 @@ def test_postgres_incremental_sync_and_remove_keep_bm25_exact(pg_url: str, fresh
         np.testing.assert_allclose([h.score for h in found], [h.score for h in expected], atol=1e-5)
 
 
+def test_parallel_ingest_writes_the_same_index_as_one_process(pg_url: str, fresh_settings: Settings,
+                                                              embedder: Embedder) -> None:
+    """Two worker processes, one document per transaction each, give the BM25 scores and passages of a plain build."""
+    for number, town in enumerate(["Mosul", "Basra", "Erbil", "Najaf"]):
+        (fresh_settings.corpus_dir / f"town-{number}.txt").write_text(
+            f"Crews in {town} rebuilt the market after the war. The drone attack on the prime minister's home "
+            f"in Baghdad was condemned by the governor of {town}.")
+    settings = replace(fresh_settings, store=pg_url, batch_documents=1)
+    report = sync(settings, embedder, workers=2)
+    assert len(report.added) == 6 and not report.failed and report.chunks_embedded > 6
+    sync(replace(settings, store=""), embedder)
+    embedded, postgres = Retriever.open(settings.index_dir, embedder), Retriever.open(pg_url, embedder)
+    assert postgres.store.manifest.chunks == embedded.store.manifest.chunks
+    for question in [*QUESTIONS[:6], "who condemned the drone attack in Basra"]:
+        expected, found = embedded.search(question, k=10, mode="bm25"), postgres.search(question, k=10, mode="bm25")
+        assert [key(h) for h in found] == [key(h) for h in expected], question
+        np.testing.assert_allclose([h.score for h in found], [h.score for h in expected], atol=1e-5)
+    assert main(["build", "--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir),
+                 "--workers", "2"]) == 1  # an index folder is written by one process: a clear error, no traceback
+
+
 def test_postgres_refuses_an_index_of_another_model(pg_url: str, fresh_settings: Settings, embedder: Embedder) -> None:
     settings = replace(fresh_settings, store=pg_url)
     with pytest.raises(IndexNotFoundError, match="build it with"):
