@@ -2,6 +2,7 @@
 
 Usage:
     PYTHONPATH=. python scripts/benchmark.py /work/shared/eval/scifact [--backend onnx] [--out benchmarks/results]
+    PYTHONPATH=. python scripts/benchmark.py /work/shared/eval/bbc-news --store pgserver   # both stores compared
 
 DATA is a BEIR-format folder (`corpus.jsonl`, `queries.jsonl`); each document is written as one Markdown file
 (title in the front matter) and indexed by the project's own pipeline. What is measured:
@@ -74,7 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a new temporary one, removed after)")
     parser.add_argument("--docs", type=int, default=0, help="index only the first N documents (default: all)")
-    parser.add_argument("--sizes", default="1000,10000,100000,1000000", help="index sizes for query latency")
+    parser.add_argument("--sizes", help="index sizes for query latency (default 1000,10000,100000,1000000; "
+                                        "with --store 100000,1000000)")
+    parser.add_argument("--store", help="instead: compare the embedded store with Postgres on this server "
+                                        "(postgresql://..., or pgserver for a private one); see store_benchmark.py")
+    parser.add_argument("--api-requests", type=int, default=400, help="with --store: /search requests to the API")
     parser.add_argument("--queries", type=int, default=200, help="timed queries per mode and size")
     parser.add_argument("--factory-size", type=int, default=100_000, help="size for the FAISS index types")
     parser.add_argument("--factories", default="HNSW32:efSearch=64;HNSW32:efSearch=128;"
@@ -99,11 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_start = time.perf_counter()
         embedder = Embedder(backend=args.backend)
         results["model_load_s"] = round(time.perf_counter() - load_start, 2)
+        if args.store:
+            return compare_stores(args, results, started, work, settings, embedder, documents, questions)
 
         results["build"] = bench_build(settings, embedder, documents)
         real = real_chunks(settings.index_dir)
         results["resync"] = bench_resync(settings, embedder, held_out, real)
-        sizes = [int(size) for size in args.sizes.split(",") if size]
+        sizes = [int(size) for size in (args.sizes or "1000,10000,100000,1000000").split(",") if size]
         memory_size = 100_000 if 100_000 in sizes else max(sizes)
         results["query"] = bench_queries(work, real, sizes, embedder, settings, questions, args.queries, memory_size)
         results["faiss"] = bench_factories(real, args.factory_size, parse_factories(args.factories), embedder,
@@ -111,6 +118,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["memory"] = bench_memory(work / f"size-{memory_size}", memory_size, args.backend, questions)
         results["cold_start"] = bench_cold_start(work, embedder, args.backend)
     return finish(results, started, args.out, "bench", render)
+
+
+def compare_stores(args: argparse.Namespace, results: dict, started: float, work: Path, settings: Settings,
+                   embedder: Embedder, documents: int, questions: list[str]) -> int:
+    """The `--store` run: build, query, memory, disk and API figures of both stores (store_benchmark.py)."""
+    import store_benchmark as stores
+
+    server, private = stores.server_url(args.store, work)
+    try:
+        results["build"] = stores.bench_store_build(settings, embedder, server, documents)
+        sizes = [int(size) for size in (args.sizes or "100000,1000000").split(",") if size]
+        results["query"] = stores.bench_store_queries(work, settings.index_dir, sizes, settings, embedder, server,
+                                                      questions, args.api_requests)
+    finally:
+        if private is not None:
+            private.cleanup()
+    return finish(results, started, args.out, "bench-stores", stores.render_stores)
 
 
 @contextmanager
