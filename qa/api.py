@@ -21,12 +21,11 @@ from starlette.schemas import SchemaGenerator
 
 from qa.config import Settings
 from qa.errors import IndexNotFoundError, QAError, QuestionError
-from qa.retrieval import MODES, Retriever
+from qa.retrieval import MAX_K, MODES, Retriever
 from qa.storage import Filters
 
 logger = logging.getLogger(__name__)
 
-MAX_K = 100
 SCHEMAS = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "Ask the articles", "version": "1"}})
 # the query parameters /search and /ask share (read by `query_options`)
 QUERY_PARAMETERS = [

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from qa.embedding import Embedder
 from qa.errors import QAError
 from qa.evaluation import benchmark, held_out_articles, write_results
 from qa.indexer import SyncReport, sync
-from qa.retrieval import MODES, Filters, Retriever
+from qa.retrieval import MAX_K, MODES, Filters, Retriever, check_date, check_k, valid_text
 
 logger = logging.getLogger("qa")
 
@@ -48,11 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask = verbs.add_parser("ask", parents=[common], help="ask a question",
                            description='Example: python -m qa ask "who was suspected of the Kadhimi attack"')
     ask.add_argument("question")
-    ask.add_argument("-k", type=int, default=5, help="passages to show (default 5)")
+    ask.add_argument("-k", type=argument(check_k), default=5, help=f"passages to show, 1 to {MAX_K} (default 5)")
     ask.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default hybrid)")
-    ask.add_argument("--source", action="append", default=[], help="only this publisher or document (repeatable)")
-    ask.add_argument("--since", default="", help="only documents dated on or after YYYY-MM-DD")
-    ask.add_argument("--until", default="", help="only documents dated on or before YYYY-MM-DD")
+    ask.add_argument("--source", action="append", default=[], type=argument(valid_text, "the source"),
+                     help="only this publisher or document (repeatable)")
+    ask.add_argument("--since", default="", type=argument(check_date, "the start date"),
+                     help="only documents dated on or after YYYY-MM-DD")
+    ask.add_argument("--until", default="", type=argument(check_date, "the end date"),
+                     help="only documents dated on or before YYYY-MM-DD")
     ask.add_argument("--json", action="store_true", help="print JSON")
 
     add = verbs.add_parser("add", parents=[common], help="copy files or folders into the corpus and sync",
@@ -89,8 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def argument(check: Callable[..., object], *names: str) -> Callable[[str], object]:
+    """An argparse type from one of the library's checks, so a bad value is a usage error (exit status 2)."""
+    def parse(text: str) -> object:
+        try:
+            return check(int(text) if check is check_k else text, *names)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        except QAError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return parse
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one verb; a QAError becomes a one-line message on stderr and exit code 1."""
+    """Run one verb; any failure becomes a one-line message on stderr and exit code 1 (usage errors: 2)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     settings = Settings.from_env(corpus_dir=args.corpus, index_dir=args.index, store=args.store,
@@ -99,7 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return VERBS[args.verb](args, settings)
     except QAError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    except Exception as error:  # noqa: BLE001 - a user gets one line, never a traceback (-v logs it)
+        logger.info("unexpected failure", exc_info=True)
+        print(f"error: {type(error).__name__}: {error} (run again with -v for details)", file=sys.stderr)
+    return 1
 
 
 def run_build(args: argparse.Namespace, settings: Settings) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,48 @@ DENSE_WEIGHT = 0.55
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
+
+
+MAX_K = 100  # passages one search may return: what a page or an API client can use, and bounded work
+
+
+def check_k(k: object) -> int:
+    """`k` if it is a whole number from 1 to MAX_K; QuestionError otherwise."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise QuestionError(f"the number of passages must be a whole number from 1 to {MAX_K}, not {k!r}")
+    return k
+
+
+def check_date(value: str, name: str) -> str:
+    """An ISO date (YYYY-MM-DD, or YYYY-MM or YYYY) that exists, or ""; QuestionError naming `name` otherwise."""
+    value = valid_text(value, name).strip()
+    if not value:
+        return ""
+    padded = value + "-01-01"[len(value) - 4:] if len(value) in (4, 7) else value
+    try:
+        date.fromisoformat(padded)
+    except ValueError:
+        raise QuestionError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2021-11-07") from None
+    return value
+
+
+def check_filters(filters: Filters) -> Filters:
+    """The filters, if their sources are valid text and their dates real dates; QuestionError otherwise."""
+    for source in filters.sources:
+        valid_text(source, "the source")
+    check_date(filters.since, "the start date")
+    check_date(filters.until, "the end date")
+    return filters
+
+
+def valid_text(text: str, name: str) -> str:
+    """The text, unless it holds bytes that were not valid UTF-8 (as a shell may pass them); QuestionError then."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QuestionError(f"{name} holds bytes that are not valid UTF-8 text; type it again or check the "
+                            "terminal's encoding") from None
+    return text
 
 
 class Retriever:
@@ -72,8 +115,8 @@ class Retriever:
         return self.store.document(doc_id)
 
     def check_question(self, question: str) -> str:
-        """The question, stripped; QuestionError if it is empty or too long."""
-        question = " ".join(question.split())
+        """The question, stripped; QuestionError if it is empty, too long, or not valid text."""
+        question = " ".join(valid_text(question, "the question").split())
         if not question:
             raise QuestionError("the question is empty; type a few words about what you want to find")
         limit = self.settings.max_question_chars
@@ -116,6 +159,8 @@ class Retriever:
         """`search` of a checked question; `query` is its vector when the caller already has it."""
         if mode not in MODES:
             raise QuestionError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        check_k(k)
+        check_filters(filters or Filters())
         n = max(candidates, k)
         rankings = []
         if mode in ("hybrid", "dense"):

@@ -94,3 +94,25 @@ def test_info_shows_files_that_failed_with_their_reason(fresh_settings: Settings
     assert "empty.txt: not indexed: file is empty" in capsys.readouterr().out
     assert main(["info", "--json", *args_for(fresh_settings)]) == 0
     assert json.loads(capsys.readouterr().out)["failed"] == [{"doc_id": "empty.txt", "status": "failed: file is empty"}]
+
+
+@pytest.mark.parametrize("bad", [["-k", "0"], ["-k", "-1"], ["-k", "many"], ["-k", "1000"],
+                                 ["--since", "2021-13-45"], ["--until", "2021-02-30"]])
+def test_bad_arguments_are_usage_errors_naming_the_value(seed_settings: Settings, bad: list[str],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["ask", SEED_QUESTION, *bad, *args_for(seed_settings)])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert bad[1] in err and "Traceback" not in err
+
+
+def test_a_question_or_source_of_invalid_utf8_bytes_is_refused_in_one_line(
+        seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = b"who attacked \xff\xfe Kadhimi".decode("utf-8", "surrogateescape")  # what a shell passes for such bytes
+    assert main(["ask", broken, *args_for(seed_settings)]) == 1
+    err = capsys.readouterr().err
+    assert "not valid UTF-8" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit) as stopped:
+        main(["ask", SEED_QUESTION, "--source", broken, *args_for(seed_settings)])
+    assert stopped.value.code == 2 and "not valid UTF-8" in capsys.readouterr().err
