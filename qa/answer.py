@@ -33,6 +33,12 @@ TermWeights = Callable[[Sequence[str]], np.ndarray]
 # beside the model they belong to (scripts/calibrate_answer_model.py; the card says what each trades).
 NO_ANSWER_THRESHOLD: float = read_card()["no_answer_threshold"]
 STRONG_ANSWER_THRESHOLD: float = read_card()["strong_answer_threshold"]
+# The answer is chosen by the answer model's logit and two signals one sentence cannot show it: whether the
+# sentence is a story's lead (which restates what a reporter's question was written from) and how far its
+# passage ranks below the best one (its rerank key minus the best key; 0 without a rerank). The weights are
+# fit on public data (scripts/fit_answer_choice.py) and kept in the model card.
+CHOICE_FEATURES = ("logit", "lead", "passage_gap")
+CHOICE_WEIGHTS: dict[str, float] = read_card().get("choice_weights", {"logit": 1.0, "lead": 0.0, "passage_gap": 0.0})
 LEXICAL_WEIGHT = 1.0  # idf-weighted share of question terms in the sentence
 PAIR_WEIGHT = 0.5  # share of the question's consecutive term pairs found in the sentence
 TYPE_WEIGHT = 0.2  # the sentence holds what the question's wh-word asks for
@@ -78,41 +84,114 @@ class AskedQuestion:
         return token_match(self.tokens.units, self.importance, pieces)
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """One sentence of a kept hit that may be the answer: where it is, the answer model's probability that it
+    answers, and the signals the choice of the answer weighs (`CHOICE_FEATURES`, in that order)."""
+
+    hit: int
+    span: tuple[int, int]
+    probability: float
+    features: tuple[float, ...]
+
+
 def mark_answers(asked: AskedQuestion, hits: Sequence[Hit], embedder: Embedder, weights: TermWeights,
                  model: AnswerModel, k: int | None = None, rerank: bool = False) -> Answer:
-    """Order the hits (with `rerank`), keep `k`, and mark in each kept hit the sentence the answer model rates best.
+    """Order the hits (with `rerank`), keep `k`, and mark in each kept hit the sentence most likely to answer.
 
-    With `rerank`, each hit is run through the embedder once and reordered by score + RERANK_WEIGHT * its best
-    sentence's similarity score + PASSAGE_MATCH_WEIGHT * the token match of the whole passage (then renumbered).
-    The answer model then rates every sentence of the kept hits with the question; a hit's mark is its best, with
-    that probability as its score, and the answer is the best of those. Below NO_ANSWER_THRESHOLD the answer is not
-    confident: the archive does not seem to answer the question.
+    The two steps, `rate_hits` then `choose_answer`, are also called apart (to fit the choice weights).
     """
+    return choose_answer(asked.text, *rate_hits(asked, hits, embedder, weights, model, k, rerank))
+
+
+def rate_hits(asked: AskedQuestion, hits: Sequence[Hit], embedder: Embedder, weights: TermWeights,
+              model: AnswerModel, k: int | None = None, rerank: bool = False) -> tuple[list[Hit], list[Candidate]]:
+    """The kept hits (reordered by `rerank_keys` with `rerank`, renumbered) and their candidate sentences.
+
+    With `rerank`, each hit is run through the embedder once. The answer model then rates every sentence of the
+    `k` kept hits with the question (`answer_candidates`).
+    """
+    kept, keys = list(hits), None
+    if rerank and kept:
+        keys = rerank_keys(asked, kept, embedder, weights)
+        order = np.argsort(-keys, kind="stable")
+        kept, keys = [replace(kept[i], rank=rank) for rank, i in enumerate(order, start=1)], keys[order]
+    kept = kept[:k]
+    return kept, answer_candidates(asked.text, kept, None if keys is None else keys[: len(kept)], model)
+
+
+def choose_answer(question: str, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> Answer:
+    """Mark each hit's best-chosen sentence (`choice_scores`), scored by its `confidence`; the answer is the
+    best-chosen of all. Below NO_ANSWER_THRESHOLD it is not confident: the archive does not seem to answer."""
     kept = list(hits)
-    if rerank:
-        keys = []
-        for hit, pieces in zip(kept, embedder.encode_tokens([hit.text for hit in kept])):
-            own = candidate_sentences(hit)
-            key = hit.score + PASSAGE_MATCH_WEIGHT * asked.match(pieces.units)
-            if own:
-                key += RERANK_WEIGHT * float(sentence_scores(asked, hit.text, own, pieces, weights).max())
-            keys.append(key)
-        order = np.argsort(-np.array(keys), kind="stable")
-        kept = [replace(kept[i], rank=rank) for rank, i in enumerate(order, start=1)]
-    kept = [model_marked(asked.text, hit, model) for hit in kept[:k]]
-    best_hit = max((hit for hit in kept if hit.answer), key=lambda hit: hit.answer.score, default=None)
-    confident = best_hit is not None and best_hit.answer.score >= NO_ANSWER_THRESHOLD
-    return Answer(question=asked.text, hits=tuple(kept), best=best_hit, confident=confident)
+    if not candidates:
+        return Answer(question=question, hits=tuple(kept))
+    chosen = choice_scores(np.array([c.features for c in candidates], dtype=np.float32))
+    for i in np.argsort(chosen, kind="stable"):  # best last, so each hit keeps its best-chosen sentence
+        c = candidates[i]
+        score = confidence(question, kept[c.hit].text[slice(*c.span)], c.probability)
+        kept[c.hit] = replace(kept[c.hit], answer=Sentence(*c.span, score))
+    best = kept[candidates[int(np.argmax(chosen))].hit]
+    return Answer(question=question, hits=tuple(kept), best=best, confident=best.answer.score >= NO_ANSWER_THRESHOLD)
 
 
-def model_marked(question: str, hit: Hit, model: AnswerModel) -> Hit:
-    """The hit with the sentence the answer model rates likeliest to answer marked (unchanged without sentences)."""
+def confidence(question: str, sentence: str, probability: float) -> float:
+    """How sure the assistant is that the sentence answers: the answer model's probability, or 0 when the question
+    asks for a figure or a date (`answer_type`) and the sentence states none it does not already say.
+
+    Most of the bbc-news unanswerable questions ask "how much" or "how many" of a story that gives no such figure;
+    this veto is what declines them (README, "Answers").
+    """
+    kind = answer_type(question)
+    if kind in ("number", "date") and not holds_type(kind, question, sentence):
+        return 0.0
+    return probability
+
+
+def rerank_keys(asked: AskedQuestion, hits: Sequence[Hit], embedder: Embedder, weights: TermWeights) -> np.ndarray:
+    """Per hit: its score + RERANK_WEIGHT * its best sentence's similarity score + PASSAGE_MATCH_WEIGHT * the token
+    match of the whole passage, from one embedder run over each passage."""
+    keys = []
+    for hit, pieces in zip(hits, embedder.encode_tokens([hit.text for hit in hits])):
+        own = candidate_sentences(hit)
+        key = hit.score + PASSAGE_MATCH_WEIGHT * asked.match(pieces.units)
+        if own:
+            key += RERANK_WEIGHT * float(sentence_scores(asked, hit.text, own, pieces, weights).max())
+        keys.append(key)
+    return np.array(keys, dtype=np.float64)
+
+
+def answer_candidates(question: str, hits: Sequence[Hit], keys: np.ndarray | None, model: AnswerModel
+                      ) -> list[Candidate]:
+    """Every candidate sentence of the hits with the answer model's probability and its CHOICE_FEATURES.
+
+    `keys` are the hits' rerank keys (None when they were not reranked: every passage then counts alike).
+    """
+    candidates = []
+    for number, hit in enumerate(hits):
+        spans, probabilities = rated_sentences(question, hit, model)
+        gap = float(keys[number] - keys.max()) if keys is not None else 0.0
+        for position, (span, probability) in enumerate(zip(spans, probabilities)):
+            lead = float(hit.start == 0 and position == 0)
+            candidates.append(Candidate(number, span, float(probability), (logit(probability), lead, gap)))
+    return candidates
+
+
+def choice_scores(features: np.ndarray) -> np.ndarray:
+    """How strongly each candidate is chosen as the answer: CHOICE_WEIGHTS . its CHOICE_FEATURES."""
+    return features @ np.array([CHOICE_WEIGHTS[name] for name in CHOICE_FEATURES], dtype=np.float32)
+
+
+def logit(probability: float) -> float:
+    """log(p / (1 - p)), with p kept off 0 and 1."""
+    p = min(max(float(probability), 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
+def rated_sentences(question: str, hit: Hit, model: AnswerModel) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """The hit's candidate sentence spans and the answer model's probability for each."""
     own = candidate_sentences(hit)
-    if not own:
-        return hit
-    scores = model.probabilities(question, [hit.text[start:end] for start, end in own])
-    start, end = own[int(np.argmax(scores))]
-    return replace(hit, answer=Sentence(start, end, float(scores.max())))
+    return own, model.probabilities(question, [hit.text[start:end] for start, end in own])
 
 
 def sentence_scores(asked: AskedQuestion, text: str, spans: Sequence[tuple[int, int]], pieces: TokenVectors,

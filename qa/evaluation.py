@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import logging
 import math
 import os
@@ -231,6 +232,13 @@ def open_index(beir: BeirSet, settings: Settings, embedder: Embedder, progress: 
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(json.dumps(source, indent=2))
     return Retriever.open(None, embedder, settings)
+
+
+def cached_index_dir(data_dir: str | Path, settings: Settings, cache: str | Path | None = None) -> Path:
+    """Where `python -m qa eval` keeps a set's index: one folder per set, chunk setting and backend in `cache`."""
+    cache = Path(cache) if cache else Path(tempfile.gettempdir()) / "qa-eval-cache"
+    name = Path(data_dir).resolve().name
+    return cache / f"{name}-{settings.chunk_tokens}-{settings.overlap_tokens}-{settings.backend}"
 
 
 def contains_answer(text: str, answers: Sequence[str]) -> bool:

@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from qa.answer import RERANK_DEPTH, AskedQuestion, mark_answers
+from qa.answer import RERANK_DEPTH, AskedQuestion, Candidate, choose_answer, rate_hits
 from qa.answer_model import AnswerModel
 from qa.config import Settings
 from qa.embedding import Embedder
@@ -142,12 +142,21 @@ class Retriever:
         dense and bm25 keep their own order, so each can be compared alone. The question is checked and
         encoded once: its vector from the word-piece run serves the dense search too.
         """
-        asked = AskedQuestion.encode(self.check_question(question), self.embedder, self.store.idf)
+        question = self.check_question(question)
+        return choose_answer(question, *self._rated(question, k, mode, filters))
+
+    def rated(self, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None
+              ) -> tuple[list[Hit], list[Candidate]]:
+        """What `ask` chooses the answer from: its `k` hits and every candidate sentence of them, rated."""
+        return self._rated(self.check_question(question), k, mode, filters)
+
+    def _rated(self, question: str, k: int, mode: Mode, filters: Filters | None) -> tuple[list[Hit], list[Candidate]]:
+        """`rated` for a checked question."""
+        asked = AskedQuestion.encode(question, self.embedder, self.store.idf)
         rerank = mode == "hybrid"
         hits = self._search(asked.text, max(k, RERANK_DEPTH) if rerank else k, mode, filters,
                             query=asked.tokens.sentence[None, :])
-        return mark_answers(asked, hits, self.embedder, self.store.idf, self.answer_model, k=k,
-                            rerank=rerank)
+        return rate_hits(asked, hits, self.embedder, self.store.idf, self.answer_model, k=k, rerank=rerank)
 
     @cached_property
     def answer_model(self) -> AnswerModel:

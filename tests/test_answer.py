@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qa import Embedder, Hit
-from qa.answer import AskedQuestion, lexical_scores, mark_answers, piece_weights, token_match
+from qa.answer import AskedQuestion, choice_scores, lexical_scores, mark_answers, piece_weights, token_match
 from qa.answer_model import AnswerModel
 from qa.text import answer_type
 
@@ -114,3 +114,23 @@ def test_mark_answers_without_rerank_keeps_the_order_and_k(embedder: Embedder, a
 def test_no_hits_no_answer(embedder: Embedder, answer_model: AnswerModel) -> None:
     answer = ask("anything?", [], embedder, answer_model)
     assert answer.best is None and not answer.confident
+
+
+def test_the_figure_is_chosen_over_the_lead_that_restates_the_question(embedder: Embedder,
+                                                                        answer_model: AnswerModel) -> None:
+    # the start of business-258 of the BBC News archive (bbc-news in ../shared/eval), an article never trained on
+    text = ("South Korea will boost state spending next year in an effort to create jobs and kick start its "
+            "sputtering economy.\n\nIt has earmarked 100 trillion won ($96bn) for the first six months of 2005, 60% "
+            "of its total annual budget. The government's main problems are \"slumping consumption and a "
+            "contraction in the construction industry\". It aims to create 400,000 jobs and will focus on "
+            "infrastructure and home building, as well as providing public firms with money to hire new workers.")
+    answer = ask("How many jobs is South Korea hoping to create with its plan to front-load state spending in 2005?",
+                 [hit(1, 0.9, text, title="S Korea spending boost to economy")], embedder, answer_model)
+    assert "400,000 jobs" in answer.text and answer.confident
+
+
+def test_the_lead_weighs_against_a_sentence_and_a_lower_passage_too() -> None:
+    # the same logit: a later sentence of the best passage, the lead of it, a sentence of a passage ranked lower
+    features = np.array([[0.5, 0.0, 0.0], [0.5, 1.0, 0.0], [0.5, 0.0, -0.4]], dtype=np.float32)
+    assert int(np.argmax(choice_scores(features))) == 0
+    assert choice_scores(features)[1] < choice_scores(features)[0] and choice_scores(features)[2] < choice_scores(features)[0]

@@ -2,7 +2,9 @@
 
 Measured when the floors were set (hybrid, k=5): the answer phrase is in the top 3 passages for 24 of 25
 questions (0.96) and in the presented answer sentence for 22 of 25 (0.88). The floors leave a margin of
-about two questions each for small changes in ranking.
+about two questions each for small changes in ranking. With the two questions of issue 10 added and the
+cloze-trained answer model (2026-12-01): 24 of 27 in the top 3 (0.89), 22 of 27 presented (0.81); "How many
+drones were used?" and "When did the attack happen?" are among the five missed.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ from qa import Retriever
 from qa.evaluation import contains_answer
 
 QUESTIONS = json.loads((Path(__file__).parent / "seed_questions.json").read_text())
+
+
+def answers(item: dict) -> list[str]:
+    """The answer phrase and its spellings in the corpus (Track Persia writes Khazali as Khazaili)."""
+    return [item["answer"], *item.get("variants", [])]
 TOP3_FLOOR = 0.88
 SENTENCE_FLOOR = 0.80
 
 
 @pytest.fixture(scope="module")
-def answers(seed_retriever: Retriever) -> list:
+def asked(seed_retriever: Retriever) -> list:
     return [seed_retriever.ask(item["question"], k=5) for item in QUESTIONS]
 
 
@@ -31,19 +38,19 @@ def test_the_set_has_twenty_questions_whose_phrases_are_in_the_corpus() -> None:
     assert all(contains_answer(corpus, [item["answer"]]) for item in QUESTIONS)
 
 
-def test_answer_phrase_in_the_top_three_passages(answers: list) -> None:
-    found = [any(contains_answer(hit.text, [item["answer"]]) for hit in answer.hits[:3])
-             for item, answer in zip(QUESTIONS, answers)]
+def test_answer_phrase_in_the_top_three_passages(asked: list) -> None:
+    found = [any(contains_answer(hit.text, answers(item)) for hit in answer.hits[:3])
+             for item, answer in zip(QUESTIONS, asked)]
     assert sum(found) / len(found) >= TOP3_FLOOR, [item["question"] for item, ok in zip(QUESTIONS, found) if not ok]
 
 
-def test_answer_phrase_in_the_presented_sentence(answers: list) -> None:
-    found = [contains_answer(answer.text, [item["answer"]]) for item, answer in zip(QUESTIONS, answers)]
+def test_answer_phrase_in_the_presented_sentence(asked: list) -> None:
+    found = [contains_answer(answer.text, answers(item)) for item, answer in zip(QUESTIONS, asked)]
     assert sum(found) / len(found) >= SENTENCE_FLOOR, [item["question"] for item, ok in zip(QUESTIONS, found) if not ok]
 
 
-def test_the_suspect_question_names_kataeb_sayyid_al_shuhada_from_middle_east_eye(answers: list) -> None:
-    answer = answers[0]
+def test_the_suspect_question_names_kataeb_sayyid_al_shuhada_from_middle_east_eye(asked: list) -> None:
+    answer = asked[0]
     assert QUESTIONS[0]["question"] == "who was suspected of the Kadhimi attack"
     assert answer.confident
     assert "Kataeb Sayyid al-Shuhada is the key suspect" in answer.text
