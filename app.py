@@ -285,7 +285,7 @@ def index_problem(error: qa.QAError, settings: qa.Settings, embedder: qa.Embedde
         label, rebuild = "Build index", False
     else:
         st.error(f"**The index cannot be used.** {escape_markdown(str(error))}")
-        label, rebuild = "Rebuild index", True
+        label, rebuild = "Repair index", False  # a plain sync rebuilds from the corpus what it cannot reuse
     if st.button(label, type="primary", key="build", icon=":material/build:"):
         finish(sync_visibly(settings, embedder, "Building the index", rebuild=rebuild)[1])
     st.button("Refresh", key="refresh", icon=":material/refresh:")
@@ -412,6 +412,10 @@ with st.sidebar:
     document_list(retriever, settings, embedder)
     st.divider()
     index_facts(retriever, settings, embedder)
+
+if retriever.store.fallback:
+    st.warning(f"**Answers come from an earlier copy of the index**, because the current one is damaged: "
+               f"{escape_markdown(retriever.store.fallback)}. Press **Update index** to repair it from the corpus.")
 
 if not retriever.store.manifest.documents:
     st.info(f"**The index is empty.** Add articles with **Add articles** in the sidebar, or copy files into "

@@ -64,6 +64,14 @@ class BM25Index:
             self._terms = (np.load(self._folder / _TERMS), np.load(self._folder / _OFFSETS))
         return self._terms
 
+    def rows(self) -> int:
+        """How many chunks the saved terms cover (the count a generation's other parts must agree with)."""
+        if self._terms is not None:
+            return len(self._terms[1]) - 1
+        if not self.has_terms():
+            return self.size  # saved before terms were kept: nothing to count them by
+        return len(np.load(self._folder / _OFFSETS, mmap_mode="r")) - 1
+
     def has_terms(self) -> bool:
         """False for an index saved before terms were kept; extending it means tokenizing everything again."""
         return self._terms is not None or (self._folder is not None and (self._folder / _TERMS).is_file())

@@ -1,4 +1,4 @@
-"""The command line: `python -m qa build | ask | add | remove | info | eval | serve`. Each verb is a thin call of the library."""
+"""The command line: `python -m qa build | check | ask | add | remove | info | eval | serve`. Each verb is a thin call of the library."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -15,9 +14,10 @@ from qa.config import Settings
 from qa.corpus import add_paths, remove_file
 from qa.embedding import Embedder
 from qa.errors import QAError
-from qa.evaluation import benchmark, held_out_articles, write_results
+from qa.evaluation import benchmark, cached_index_dir, held_out_articles, write_results
 from qa.indexer import SyncReport, sync
 from qa.retrieval import MAX_K, MODES, Filters, Retriever, check_date, check_k, valid_text
+from qa.store import check_index
 
 logger = logging.getLogger("qa")
 
@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                               description="The file is moved to corpus/.removed/. Example: python -m qa remove a.txt")
     remove.add_argument("doc_id", help="document id as shown by `info` (its path in the corpus)")
 
+    verbs.add_parser("check", parents=[common], help="verify the index: every file's checksum and count",
+                     description="Read every generation of the index folder in full (checksums, counts, SQLite's "
+                                 "own check) and say which are intact; exit status 1 if the current one is not.")
+
     info = verbs.add_parser("info", parents=[common], help="show the index: model, documents, chunks, built when")
     info.add_argument("--json", action="store_true", help="print JSON")
 
@@ -76,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("data_dir", help="folder with corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
     evaluate.add_argument("--split", default="test", help="qrels split to score (default test; tune on train)")
     evaluate.add_argument("--out", default="benchmarks/results", help="where to write the results")
-    evaluate.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "qa-eval-cache"),
-                          help="folder of cached benchmark indexes, one per set and chunk setting")
+    evaluate.add_argument("--cache",
+                          help="folder of cached benchmark indexes, one per set and chunk setting (default: qa-eval-cache in the temporary folder)")
     evaluate.add_argument("--no-calibrate", action="store_true", help="skip the no-answer threshold calibration")
     evaluate.add_argument("--every", type=int, default=1, help="score every n-th query only (default 1: all)")
     evaluate.add_argument("--held-out", action="store_true",
@@ -178,6 +182,9 @@ def run_info(args: argparse.Namespace, settings: Settings) -> int:
                          indent=2, ensure_ascii=False))
         return 0
     print(f"index:     {retriever.store.location()}")
+    if retriever.store.fallback:
+        print(f"warning:   serving an earlier generation because {retriever.store.fallback}; "
+              "run `python -m qa build` to repair")
     print(f"model:     {manifest.model} ({manifest.dimension} dims), dense index {manifest.faiss_factory}")
     print(f"chunks:    {manifest.chunks} of at most {manifest.chunk_tokens} word pieces")
     print(f"built:     {manifest.built_at}")
@@ -189,6 +196,22 @@ def run_info(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  {doc_id}: not indexed: {reason}")
     for doc_id, original in report.duplicates:
         print(f"  {doc_id}: not indexed: same content as {original}")
+    return 0
+
+
+def run_check(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.store:
+        raise QAError("check reads an index folder's files; a Postgres store is checked by PostgreSQL itself")
+    report = check_index(settings.index_dir)
+    if not report:
+        raise QAError(f"no index in {settings.index_dir}; build it with `python -m qa build`")
+    serving = Retriever.open(settings=settings).store
+    for name, problem in report:
+        print(f"{name}: {problem or 'verified'}{' (serving)' if name == Path(serving.location()).name else ''}")
+    if serving.fallback:
+        print(f"the current generation is damaged; readers are served the intact {Path(serving.location()).name}. "
+              "Run `python -m qa build` to repair the index from the corpus")
+        return 1
     return 0
 
 
@@ -216,9 +239,7 @@ def _sync(settings: Settings, embedder: Embedder, rebuild: bool = False, workers
 
 
 def run_eval(args: argparse.Namespace, settings: Settings) -> int:
-    name = Path(args.data_dir).resolve().name
-    index_dir = Path(args.index) if args.index else (
-        Path(args.cache) / f"{name}-{settings.chunk_tokens}-{settings.overlap_tokens}-{settings.backend}")
+    index_dir = Path(args.index) if args.index else cached_index_dir(args.data_dir, settings, args.cache)
     report = benchmark(args.data_dir, replace(settings, index_dir=index_dir),
                        Embedder.from_settings(settings), split=args.split,
                        calibrate=not args.no_calibrate, every=args.every,
@@ -240,5 +261,5 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-VERBS = {"build": run_build, "ask": run_ask, "add": run_add, "remove": run_remove, "info": run_info, "eval": run_eval,
-         "serve": run_serve}
+VERBS = {"build": run_build, "check": run_check, "ask": run_ask, "add": run_add, "remove": run_remove,
+         "info": run_info, "eval": run_eval, "serve": run_serve}

@@ -7,7 +7,6 @@ documents), so a failed or killed build leaves the last good index in place.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
 import os
@@ -20,6 +19,7 @@ from qa.chunking import chunk_document
 from qa.config import SUPPORTED_SUFFIXES, Settings
 from qa.embedding import Embedder, Progress
 from qa.errors import LoadError, QAError
+from qa.integrity import sha256
 from qa.loading import load_document
 from qa.records import Chunk, Document, SyncReport
 from qa.storage import Manifest, Writer, batches, open_writer
@@ -42,15 +42,6 @@ def corpus_files(corpus_dir: Path) -> dict[str, Path]:
         if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES:
             files[relative.as_posix()] = path
     return files
-
-
-def file_hash(path: Path) -> str:
-    """sha256 of the file's bytes, read in blocks (bounded memory for large files)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sync(
@@ -95,7 +86,7 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
     hashes: dict[str, str] = {}
     for doc_id, path in files.items():
         try:
-            hashes[doc_id] = file_hash(path)
+            hashes[doc_id] = sha256(path)
         except OSError as error:
             report.failed.append((doc_id, f"cannot read file ({error.strerror or error})"))
 
@@ -120,7 +111,7 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
     else:
         tell(f"Reading {len(to_load)} new or changed files")
         add = load_changed([(doc_id, files[doc_id]) for doc_id in to_load], set(indexed), settings, embedder, report)
-        if report.rebuilt or add or report.removed:
+        if report.rebuilt or add or report.removed or writer.needs_repair():
             report.chunks_embedded = sum(len(chunks) for _, chunks in add)
             report.generation = embed_and_write(writer, embedder, add, set(report.removed), progress, tell)
     writer.save_report(report)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-REBUILD_HINT = "rebuild it with `python -m qa build --rebuild`"
+REBUILD_HINT = "run `python -m qa build` to rebuild it from the corpus"
 URL_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -85,6 +85,7 @@ class Manifest:
     next_chunk_id: int = 0
     built_at: str = ""
     format_version: int = FORMAT_VERSION
+    files: dict = field(default_factory=dict)  # an index folder's files: size and sha256 each (qa.integrity)
 
     def check_compatible(self, model: str, dimension: int, where: object) -> None:
         """Raise IndexMismatchError if this index cannot be searched with `model`."""
@@ -129,6 +130,7 @@ class Store(ABC):
     """An index opened for reading (and, through `writer`, for syncing)."""
 
     manifest: Manifest
+    fallback: str = ""  # why an earlier generation is served instead of the damaged current one ("" if it is not)
 
     @abstractmethod
     def dense(self, query: np.ndarray, n: int, filters: Filters | None = None) -> Candidates:
@@ -196,6 +198,10 @@ class Writer(ABC):
 
         Returns a name for what was written (the generation, or the store).
         """
+
+    def needs_repair(self) -> bool:
+        """True when the store must be written even if nothing changed (its current state is damaged)."""
+        return False
 
     @abstractmethod
     def save_report(self, report: SyncReport) -> None:

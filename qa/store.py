@@ -23,12 +23,13 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import faiss
@@ -37,6 +38,7 @@ import numpy as np
 from qa.bm25 import BM25Index
 from qa.errors import BuildLockedError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from qa.faiss_index import build_faiss, configure_faiss, search_faiss
+from qa.integrity import file_problems, file_records
 from qa.records import Chunk, Document, SyncReport
 from qa.storage import (
     REBUILD_HINT, Candidates, DocumentRow, Filters, Manifest, Store, Writer, document_from_row, filter_sql, pages_json,
@@ -60,33 +62,124 @@ CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id);
 """
 
 
+GENERATION_NAME = re.compile(r"gen-\d{8}-\d{6}-\d{9}")
+# Up to this size a generation's checksums are verified every time it is opened (a fraction of a second); a larger
+# one is checked by sizes and counts, and in full by `python -m qa check` and by a sync before it reuses vectors.
+CHECKSUMS_ON_OPEN_BYTES = 64 * 2**20
+
+
 def current_generation(index_dir: Path) -> Path:
-    """The folder of the live generation; IndexNotFoundError if there is none."""
-    pointer = Path(index_dir) / CURRENT
+    """The folder CURRENT names; IndexNotFoundError if there is no index, IndexCorruptError if CURRENT is damaged."""
+    index_dir = Path(index_dir)
+    pointer = index_dir / CURRENT
     try:
-        name = pointer.read_text().strip()
+        raw = pointer.read_bytes()
     except FileNotFoundError:
-        raise IndexNotFoundError(f"no index in {index_dir}; build it with `python -m qa build`") from None
-    folder = Path(index_dir) / name
-    if not name or not folder.is_dir():
-        raise IndexCorruptError(f"index in {index_dir} points to a missing generation {name!r}; {REBUILD_HINT}")
+        if not generations(index_dir):
+            raise IndexNotFoundError(f"no index in {index_dir}; build it with `python -m qa build`") from None
+        raise IndexCorruptError(f"{pointer} is missing") from None
+    except OSError as error:
+        raise IndexCorruptError(f"{pointer} cannot be read ({error.strerror or error})") from None
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise IndexCorruptError(f"{pointer} holds bytes that are not a generation name") from None
+    if not GENERATION_NAME.fullmatch(name):
+        raise IndexCorruptError(f"{pointer} names {name[:60]!r}, not a generation of this folder")
+    folder = index_dir / name
+    if not folder.is_dir():
+        raise IndexCorruptError(f"{pointer} names generation {name}, which is missing")
     return folder
+
+
+def generations(index_dir: Path) -> list[Path]:
+    """The complete generation folders of an index folder, newest first (leftovers of killed builds skipped)."""
+    return sorted((p for p in Path(index_dir).glob("gen-*") if GENERATION_NAME.fullmatch(p.name) and p.is_dir()),
+                  reverse=True)
+
+
+def open_generation(index_dir: Path, checksums: bool = False) -> Generation:
+    """The current generation if it is intact, else the newest intact one (its `fallback` says why).
+
+    IndexNotFoundError if there is no index; IndexCorruptError naming the damage if no generation is intact.
+    """
+    try:
+        return Generation(current_generation(index_dir), checksums)
+    except IndexCorruptError as error:
+        damage = str(error)
+    for folder in generations(index_dir):
+        try:
+            generation = Generation(folder, checksums)
+        except IndexCorruptError:
+            continue
+        if generation.path.name != _pointer_name(index_dir):
+            generation.fallback = damage
+            logger.warning("%s; serving the earlier generation %s", damage, folder.name)
+            return generation
+        generation.close()
+    raise IndexCorruptError(f"{damage}; no intact generation is left: {REBUILD_HINT}")
+
+
+def check_index(index_dir: Path) -> list[tuple[str, str]]:
+    """Each generation of the folder, newest first, with "" if it is intact (checksums and SQLite's own check
+    included) or the first problem found; CURRENT's own damage comes first, named CURRENT."""
+    report = []
+    try:
+        current_generation(index_dir)
+    except IndexCorruptError as error:
+        report.append((CURRENT, str(error)))
+    for folder in generations(index_dir):
+        try:
+            generation = Generation(folder, checksums=True)
+        except IndexCorruptError as error:
+            report.append((folder.name, str(error)))
+            continue
+        try:
+            verdict = generation.db.execute("PRAGMA quick_check").fetchone()[0]
+            report.append((folder.name, "" if verdict == "ok" else f"store.sqlite fails SQLite's check: {verdict}"))
+        except sqlite3.DatabaseError as error:
+            report.append((folder.name, f"store.sqlite fails SQLite's check: {error}"))
+        finally:
+            generation.close()
+    return report
+
+
+def _pointer_name(index_dir: Path) -> str:
+    """What CURRENT holds, as text ("" when it cannot be read): a reader notices a newer build by it changing."""
+    try:
+        return (Path(index_dir) / CURRENT).read_bytes().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
 
 
 def read_manifest(generation: Path) -> Manifest:
     """The generation's manifest; IndexCorruptError if it is missing or damaged."""
     try:
-        return Manifest(**json.loads((generation / "manifest.json").read_text()))
+        manifest = Manifest(**json.loads((generation / "manifest.json").read_text()))
+        if not isinstance(manifest.files, dict) or not all(isinstance(r, dict) for r in manifest.files.values()):
+            raise ValueError("its file records are not a table")
+        return manifest
     except (OSError, ValueError, TypeError) as error:
         raise IndexCorruptError(f"index manifest in {generation} is unreadable ({error}); {REBUILD_HINT}") from None
 
 
 class Generation(Store):
-    """One complete index generation opened for reading: every query sees this one snapshot."""
+    """One complete index generation opened for reading: every query sees this one snapshot.
 
-    def __init__(self, path: Path) -> None:
+    Opening checks that it is intact: its files have the sizes the build recorded (and, with `checksums`, the
+    same content), and its parts hold as many chunks as the manifest says. IndexCorruptError names what is not.
+    `fallback` is set (to what was wrong with the current one) when this is an earlier generation served instead.
+    """
+
+    def __init__(self, path: Path, checksums: bool = False) -> None:
         self.path = path
+        self.fallback = ""
+        self.pointer = _pointer_name(path.parent)
         self.manifest = read_manifest(path)
+        small = sum(int(record["size"]) for record in self.manifest.files.values()) <= CHECKSUMS_ON_OPEN_BYTES
+        problems = file_problems(path, self.manifest.files, checksums or small)
+        if problems:
+            raise IndexCorruptError(f"index generation {path} is damaged: {problems[0]}")
         try:
             self.ids = np.load(path / "ids.npy")
             self.faiss = faiss.read_index(str(path / "dense.faiss"))
@@ -94,14 +187,24 @@ class Generation(Store):
             self.db = sqlite3.connect(f"file:{path / 'store.sqlite'}?mode=ro&immutable=1", uri=True,
                                       check_same_thread=False)
             self.db.row_factory = sqlite3.Row
-            self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchall()
-        except (OSError, RuntimeError, ValueError, sqlite3.Error) as error:
-            raise IndexCorruptError(f"index files in {path} are damaged ({error}); {REBUILD_HINT}") from None
+            counts = {"the ids file": len(self.ids), "the vectors file": len(self.vectors()),
+                      "the FAISS index": self.faiss.ntotal, "BM25": self.bm25.rows(),
+                      "SQLite": self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]}
+        except Exception as error:  # noqa: BLE001 - numpy, FAISS, bm25s and SQLite each fail their own way
+            raise IndexCorruptError(f"index files in {path} are damaged ({type(error).__name__}: {error})") from None
+        wrong = [f"{part} holds {count}" for part, count in counts.items() if count != self.manifest.chunks]
+        if wrong:
+            self.db.close()
+            raise IndexCorruptError(f"index generation {path} is damaged: the manifest lists {self.manifest.chunks} "
+                                    f"chunks but {', '.join(wrong)}")
+        if len(self.ids) > 1 and not bool(np.all(np.diff(self.ids) > 0)):
+            self.db.close()
+            raise IndexCorruptError(f"index generation {path} is damaged: its ids are out of order")
 
     @classmethod
     def open(cls, index_dir: Path, faiss_search: str = "") -> Generation:
-        """The current generation in `index_dir`, with FAISS search-time parameters applied."""
-        generation = cls(current_generation(index_dir))
+        """The current (or newest intact) generation in `index_dir`, with FAISS search-time parameters applied."""
+        generation = open_generation(index_dir)
         configure_faiss(generation.faiss, faiss_search)
         return generation
 
@@ -121,7 +224,7 @@ class Generation(Store):
         if not filters:
             return None
         sql, params = filter_sql(filters, "?")
-        rows = self.db.execute(f"SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id) WHERE {sql}",
+        rows = self._query(f"SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id) WHERE {sql}",
                                params).fetchall()
         return np.array(sorted(row[0] for row in rows), dtype=np.int64)
 
@@ -130,7 +233,7 @@ class Generation(Store):
         ids = [int(i) for i in chunk_ids]
         if not ids:
             return {}
-        rows = self.db.execute(
+        rows = self._query(
             f"""SELECT c.chunk_id, c.doc_id, c.start, c.end, c.page, c.text,
                        d.title, d.publisher, d.author, d.date, d.path
                 FROM chunks c JOIN documents d USING (doc_id)
@@ -141,7 +244,7 @@ class Generation(Store):
 
     def documents(self) -> list[DocumentRow]:
         """Every document with its chunk count, by title."""
-        rows = self.db.execute(
+        rows = self._query(
             """SELECT d.doc_id, d.path, d.title, d.publisher, d.author, d.date, d.content_hash,
                       COUNT(c.chunk_id) AS chunks
                FROM documents d LEFT JOIN chunks c USING (doc_id)
@@ -151,7 +254,7 @@ class Generation(Store):
 
     def document(self, doc_id: str) -> Document | None:
         """The whole stored document (text and page spans), or None."""
-        row = self.db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        row = self._query("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return None if row is None else document_from_row(row)
 
     def vectors(self) -> np.ndarray:
@@ -162,16 +265,23 @@ class Generation(Store):
         return last_report(self.path.parent)
 
     def is_current(self) -> bool:
-        try:
-            return (self.path.parent / CURRENT).read_text().strip() == self.path.name
-        except OSError:
-            return True
+        """False once CURRENT names another generation than when this one was opened (a newer build)."""
+        return _pointer_name(self.path.parent) == self.pointer
 
     def location(self) -> str:
         return str(self.path)
 
     def close(self) -> None:
         self.db.close()
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        """Run a read on the generation's SQLite file; damage found only now (a page corrupted in the middle)
+        becomes IndexCorruptError, a message instead of a traceback."""
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.DatabaseError as error:
+            raise IndexCorruptError(f"index file {self.path / 'store.sqlite'} is damaged ({error}); "
+                                    f"{REBUILD_HINT}") from None
 
 
 class EmbeddedWriter(Writer):
@@ -199,6 +309,10 @@ class EmbeddedWriter(Writer):
         self.close()
         self.base = Generation(folder)
         return folder.name
+
+    def needs_repair(self) -> bool:
+        """The base is an earlier generation served because the current one is damaged: write a new current."""
+        return self.base is not None and bool(self.base.fallback)
 
     def save_report(self, report: SyncReport) -> None:
         tmp = self.index_dir / f"{LAST_SYNC}.tmp"
@@ -237,9 +351,11 @@ def build_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
 
 
 def open_base(index_dir: Path, manifest: Manifest) -> Generation | None:
-    """The current generation if it can be extended with `manifest`'s settings; None means build from scratch."""
+    """The newest intact generation (checksums verified: its vectors are reused) if it can be extended with
+    `manifest`'s settings; None means build from scratch. A damaged current generation is repaired this way:
+    the sync re-embeds only what the intact one lacks."""
     try:
-        base = Generation(current_generation(index_dir))
+        base = open_generation(index_dir, checksums=True)
     except IndexNotFoundError:
         return None
     except IndexCorruptError as error:
@@ -317,6 +433,8 @@ def write_generation(
         "next_chunk_id": int(next_id + len(added_ids)),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
+    _fsync_tree(tmp)
+    final = replace(final, files=file_records(tmp))
     (tmp / "manifest.json").write_text(json.dumps(asdict(final), indent=2))
     _fsync_tree(tmp)
     folder = index_dir / name
@@ -357,6 +475,9 @@ def _insert_documents(db: sqlite3.Connection, add: list[tuple[Document, list[Chu
 
 
 def _replace_pointer(index_dir: Path, name: str) -> None:
+    """Point CURRENT at generation `name`, atomically (a folder left in its place by damage is removed first)."""
+    if (index_dir / CURRENT).is_dir() and not (index_dir / CURRENT).is_symlink():
+        shutil.rmtree(index_dir / CURRENT)
     tmp = index_dir / f"{CURRENT}.tmp"
     with open(tmp, "w") as handle:
         handle.write(name + "\n")
