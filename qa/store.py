@@ -19,6 +19,7 @@ so a reader opened just before the switch keeps working).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -36,7 +37,7 @@ import faiss
 import numpy as np
 
 from qa.bm25 import BM25Index
-from qa.errors import BuildLockedError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.errors import BuildLockedError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
 from qa.faiss_index import build_faiss, configure_faiss, search_faiss
 from qa.integrity import file_problems, file_records
 from qa.records import Chunk, Document, SyncReport
@@ -394,8 +395,25 @@ def write_generation(
     index_dir.mkdir(parents=True, exist_ok=True)
     name = time.strftime("gen-%Y%m%d-%H%M%S-") + f"{time.time_ns() % 1_000_000_000:09d}"
     tmp = index_dir / f"{name}.tmp"
-    tmp.mkdir()
+    try:
+        tmp.mkdir()
+        _write_files(tmp, manifest, base, remove, add, new_vectors)
+    except (OSError, RuntimeError, sqlite3.OperationalError) as error:  # RuntimeError: FAISS's own write error
+        shutil.rmtree(tmp, ignore_errors=True)  # a half-written generation only takes space
+        if getattr(error, "errno", None) != errno.ENOSPC and not re.search(r"full|no space", str(error), re.I):
+            raise
+        raise QAError(f"the disk holding {index_dir} is full ({error}); the index in use is unchanged and still "
+                      "answers. Free some space, then run `python -m qa build` again") from None
+    folder = index_dir / name
+    os.rename(tmp, folder)
+    _replace_pointer(index_dir, name)
+    remove_old_generations(index_dir, keep={name, base.path.name if base else name})
+    return folder
 
+
+def _write_files(tmp: Path, manifest: Manifest, base: Generation | None, remove: set[str],
+                 add: list[tuple[Document, list[Chunk]]], new_vectors: np.ndarray) -> None:
+    """Every file of the new generation, in `tmp`, with the manifest (counts, file checksums) written last."""
     db = sqlite3.connect(tmp / "store.sqlite")
     if base is not None:
         base.db.backup(db)
@@ -437,11 +455,6 @@ def write_generation(
     final = replace(final, files=file_records(tmp))
     (tmp / "manifest.json").write_text(json.dumps(asdict(final), indent=2))
     _fsync_tree(tmp)
-    folder = index_dir / name
-    os.rename(tmp, folder)
-    _replace_pointer(index_dir, name)
-    remove_old_generations(index_dir, keep={name, base.path.name if base else name})
-    return folder
 
 
 def _delete_documents(db: sqlite3.Connection, doc_ids: set[str]) -> np.ndarray:
