@@ -175,7 +175,9 @@ def parse_pdf(data: bytes, path: Path) -> tuple[dict[str, str], list[str]]:
         "title": str(info.get("/Title") or "").strip(),
         "author": str(info.get("/Author") or "").strip(),
         "publisher": str(info.get("/Publisher") or "").strip(),
-        "date": str(info.get("/CreationDate") or "").strip(),
+        # only a date the document states: /CreationDate is when the file was written (by whoever saved it,
+        # often the day it was downloaded), which would date every report to then and stretch the date filter
+        "date": str(info.get("/PublicationDate") or "").strip(),
     }
     return meta, pages
 

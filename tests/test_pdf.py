@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,14 @@ def test_chunks_of_a_rejoined_pdf_keep_exact_text_and_page(tmp_path: Path, embed
         assert chunk.page == doc.page_at(chunk.start)
     valmora = next(chunk for chunk in chunks if "Valmora" in chunk.text)
     assert "14 per cent" in valmora.text and valmora.page == 1
+
+
+def test_a_pdf_that_states_no_publication_date_has_none(tmp_path: Path) -> None:
+    pdf = new_pdf()
+    pdf.set_title("Freight on the Valmora")
+    pdf.set_creation_date(datetime(2026, 12, 1, tzinfo=timezone.utc))  # the day the file was made, not published
+    pdf.add_page()
+    write_block(pdf, WINTER)
+    doc = load_document(save(pdf, tmp_path / "report.pdf"))
+    assert PdfReader(tmp_path / "report.pdf").metadata["/CreationDate"].startswith("D:2026")
+    assert doc.title == "Freight on the Valmora" and doc.date == ""
