@@ -40,7 +40,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        """Defaults, then `QA_CORPUS_DIR`, `QA_INDEX_DIR`, `QA_STORE`, `QA_MODEL`, `QA_BACKEND`, then explicit overrides.
+        """Defaults, then `QA_CORPUS_DIR`, `QA_INDEX_DIR`, `QA_STORE`, `QA_MODEL`, `QA_BACKEND`, `QA_BATCH_DOCUMENTS`,
+        then explicit overrides.
 
         An override of None is ignored.
         """
@@ -51,10 +52,13 @@ class Settings:
             "store": os.environ.get("QA_STORE"),
             "model": os.environ.get("QA_MODEL"),
             "backend": os.environ.get("QA_BACKEND"),
+            "batch_documents": os.environ.get("QA_BATCH_DOCUMENTS"),
         }
         values = {key: value for key, value in env.items() if value is not None}
         values.update({key: value for key, value in overrides.items() if value is not None})
         for key in ("corpus_dir", "index_dir"):
             if key in values:
                 values[key] = Path(values[key])
+        if isinstance(values.get("batch_documents"), str):
+            values["batch_documents"] = int(values["batch_documents"])
         return replace(settings, **values)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -144,11 +146,16 @@ def ingest_in_parallel(settings: Settings, files: Sequence[tuple[str, Path]], in
     machines against one database; here they share this one.
     """
     shares = [list(share) for share in batches(files, settings.batch_documents)]
-    context = multiprocessing.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // workers)
     done = 0
-    with context.Pool(workers, initializer=_start_worker, initargs=(settings, threads)) as pool:
-        for part in pool.imap_unordered(_ingest_share, [(share, indexed) for share in shares]):
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = [pool.submit(_ingest_share, (settings, threads, share, indexed)) for share in shares]
+        for job in as_completed(jobs):
+            try:
+                part = job.result()
+            except BrokenProcessPool:
+                raise QAError("an ingest worker process stopped before finishing its files; the batches already "
+                              "written stay, run the build again") from None
             report.added += part.added
             report.updated += part.updated
             report.failed += part.failed
@@ -158,19 +165,21 @@ def ingest_in_parallel(settings: Settings, files: Sequence[tuple[str, Path]], in
                 progress(done, len(files))
 
 
-_worker: dict = {}  # in an ingest worker process: its settings, model and database writer
+_worker: dict = {}  # in an ingest worker process: its model and database writer, made by its first share
 
 
-def _start_worker(settings: Settings, threads: int) -> None:
-    os.environ["QA_THREADS"] = str(threads)
-    _worker.update(settings=settings, embedder=Embedder.from_settings(settings), writer=open_writer(settings))
+def _ingest_share(job: tuple[Settings, int, list[tuple[str, Path]], set[str]]) -> SyncReport:
+    """In a worker: load, chunk and embed one share of files and write it in one transaction; what it did.
 
-
-def _ingest_share(job: tuple[list[tuple[str, Path]], set[str]]) -> SyncReport:
-    """In a worker: load, chunk and embed one share of files and write it in one transaction; what it did."""
-    files, indexed = job
+    The model and the connection are opened on the first share, so a failure there (a model that cannot load, a
+    database that refuses) reaches the build as that share's error.
+    """
+    settings, threads, files, indexed = job
+    if not _worker:
+        os.environ["QA_THREADS"] = str(threads)
+        _worker.update(embedder=Embedder.from_settings(settings), writer=open_writer(settings))
     part = SyncReport()
-    add = load_changed(files, indexed, _worker["settings"], _worker["embedder"], part)
+    add = load_changed(files, indexed, settings, _worker["embedder"], part)
     if add:
         part.chunks_embedded = sum(len(chunks) for _, chunks in add)
         embed_and_write(_worker["writer"], _worker["embedder"], add, set(), stage=logger.debug)

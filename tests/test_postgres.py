@@ -140,8 +140,13 @@ def test_parallel_ingest_writes_the_same_index_as_one_process(pg_url: str, fresh
             f"Crews in {town} rebuilt the market after the war. The drone attack on the prime minister's home "
             f"in Baghdad was condemned by the governor of {town}.")
     settings = replace(fresh_settings, store=pg_url, batch_documents=1)
-    report = sync(settings, embedder, workers=2)
-    assert len(report.added) == 6 and not report.failed and report.chunks_embedded > 6
+    # as a user runs it, in its own process (the page's test leaves Streamlit's script as this process's
+    # __main__, which spawned workers would run again)
+    done = subprocess.run([sys.executable, "-m", "qa", "build", "--corpus", str(settings.corpus_dir), "--store", pg_url,
+                           "--workers", "2"], cwd=REPO, env={**os.environ, "QA_BATCH_DOCUMENTS": "1"},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "6 added" in done.stdout and "0 failed" in done.stdout
     sync(replace(settings, store=""), embedder)
     embedded, postgres = Retriever.open(settings.index_dir, embedder), Retriever.open(pg_url, embedder)
     assert postgres.store.manifest.chunks == embedded.store.manifest.chunks
