@@ -398,17 +398,26 @@ def write_generation(
     try:
         tmp.mkdir()
         _write_files(tmp, manifest, base, remove, add, new_vectors)
-    except (OSError, RuntimeError, sqlite3.OperationalError) as error:  # RuntimeError: FAISS's own write error
+        Generation(tmp).close()  # read back (sizes, counts; checksums when small) before it replaces the last one
+    except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)  # a half-written generation only takes space
-        if getattr(error, "errno", None) != errno.ENOSPC and not re.search(r"full|no space", str(error), re.I):
-            raise
-        raise QAError(f"the disk holding {index_dir} is full ({error}); the index in use is unchanged and still "
-                      "answers. Free some space, then run `python -m qa build` again") from None
+        if _disk_full(error):
+            raise QAError(f"the disk holding {index_dir} is full ({error}); the index in use is unchanged and "
+                          "still answers. Free some space, then run `python -m qa build` again") from None
+        raise
     folder = index_dir / name
     os.rename(tmp, folder)
     _replace_pointer(index_dir, name)
     remove_old_generations(index_dir, keep={name, base.path.name if base else name})
     return folder
+
+
+def _disk_full(error: BaseException) -> bool:
+    """Whether a write failed for want of space (an OSError, SQLite's or FAISS's own message)."""
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    return isinstance(error, (RuntimeError, sqlite3.OperationalError)) and bool(
+        re.search(r"disk is full|no space", str(error), re.IGNORECASE))
 
 
 def _write_files(tmp: Path, manifest: Manifest, base: Generation | None, remove: set[str],
