@@ -29,6 +29,7 @@ class Document:
     date: str = ""
     pages: tuple[PageSpan, ...] = ()
     content_hash: str = ""
+    url: str = ""  # the original address (a saved page's canonical URL, or `url:` in front matter), "" if unknown
 
     def page_at(self, offset: int) -> int | None:
         """The page number holding character `offset`, or None for documents without pages."""
@@ -78,6 +79,7 @@ class Hit:
     start: int
     end: int
     answer: Sentence | None = None
+    url: str = ""
 
     @property
     def answer_text(self) -> str:
