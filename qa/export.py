@@ -53,10 +53,19 @@ def source_details(hit: Hit) -> str:
     return ", ".join(part for part in details if part)
 
 
+def citation_parts(hit: Hit) -> tuple[str, str]:
+    """The citation of a passage as (title, the rest): "Title", " — Publisher, Author, date, page N, where",
+    where being the original URL when known, else the file name (the title falls back to the file name, which
+    is then not repeated). The one formatter of citations: `citation` for the page's copy button, and the
+    Markdown export, which sets the title in italics."""
+    where = hit.url or (hit.doc_id if hit.title else "")
+    details = ", ".join(part for part in (source_details(hit), where) if part)
+    return hit.title or hit.doc_id, f" — {details}" if details else ""
+
+
 def citation(hit: Hit) -> str:
-    """Plain text: "Title — Publisher, Author, date, page N" (the title falls back to the file name)."""
-    details = source_details(hit)
-    return f"{hit.title or hit.doc_id}" + (f" — {details}" if details else "")
+    """Plain text: "Title — Publisher, Author, date, page N, URL or file" (see `citation_parts`)."""
+    return "".join(citation_parts(hit))
 
 
 def escape_html(text: str) -> str:
@@ -107,16 +116,20 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
-def answers_markdown(answers: Sequence[Answer], heading: str = "Questions and answers") -> str:
-    """A Markdown report of a session: each question, its answer with its source, then every passage
-    found, cited by title, publisher, author, date and page. Passages are numbered [1], [2]... per
-    question in rank order, and the answer points to the passage it came from.
+def answers_markdown(answers: Sequence[Answer], heading: str = "Questions and answers",
+                     searches: Sequence[str] = ()) -> str:
+    """A Markdown report of a session: each question, how it was searched (`searches[i]`, the mode and filters
+    in words, when given), its answer with its source, then every passage found, cited by `citation_parts`.
+    Passages are numbered [1], [2]... per question in rank order, and the answer points to the passage it
+    came from.
     """
     lines = [f"# {escape_markdown(heading)}", ""]
     if not answers:
         lines += ["No questions were asked.", ""]
     for number, answer in enumerate(answers, start=1):
         lines += [f"## {number}. {escape_markdown(answer.question)}", ""]
+        if number <= len(searches):
+            lines += [f"*Searched by {escape_markdown(searches[number - 1])}*", ""]
         lines += _answer_lines(answer)
         for hit in answer.hits:
             lines += [f"**[{hit.rank}]** {_markdown_citation(hit)} ({relevance(hit).label.lower()})", ""]
@@ -141,8 +154,8 @@ def _answer_lines(answer: Answer) -> list[str]:
 
 def _markdown_citation(hit: Hit) -> str:
     """The citation with the title in italics."""
-    details = source_details(hit)
-    return f"*{escape_markdown(hit.title or hit.doc_id)}*" + (f" — {escape_markdown(details)}" if details else "")
+    title, rest = citation_parts(hit)
+    return f"*{escape_markdown(title)}*{escape_markdown(rest)}"
 
 
 def _quote(hit: Hit) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from qa.text import balance_quotes
 
@@ -90,6 +90,13 @@ class Hit:
         """A JSON-ready dict, with the answer sentence's text included."""
         return {**asdict(self), "answer_text": self.answer_text}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Hit:
+        """The hit `to_dict` made, read back (a saved question history keeps its hits this way)."""
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        values["answer"] = Sentence(**values["answer"]) if values.get("answer") else None
+        return cls(**values)
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -115,6 +122,14 @@ class Answer:
             "source": self.best.to_dict() if self.best else None,
             "hits": [hit.to_dict() for hit in self.hits],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Answer:
+        """The answer `to_dict` made, read back; its best hit is the one of its hits of the same rank."""
+        hits = tuple(Hit.from_dict(hit) for hit in data["hits"])
+        source = data.get("source")
+        best = next((hit for hit in hits if source and hit.rank == source["rank"]), None)
+        return cls(question=data["question"], hits=hits, best=best, confident=bool(data["confident"]))
 
 
 @dataclass

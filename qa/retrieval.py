@@ -145,6 +145,14 @@ class Retriever:
         question = self.check_question(question)
         return choose_answer(question, *self._rated(question, k, mode, filters))
 
+    def ask_rated(self, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None
+                  ) -> tuple[Answer, list[Candidate]]:
+        """`ask`, and the rated candidate sentences it chose from (`candidate.hit` indexes `answer.hits`), for a
+        caller that shows more than the answer (the page's "what each source says") without rating twice."""
+        question = self.check_question(question)
+        hits, candidates = self._rated(question, k, mode, filters)
+        return choose_answer(question, hits, candidates), candidates
+
     def rated(self, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None
               ) -> tuple[list[Hit], list[Candidate]]:
         """What `ask` chooses the answer from: its `k` hits and every candidate sentence of them, rated."""
@@ -189,7 +197,7 @@ class Retriever:
         return [
             Hit(rank=rank, score=score, text=row["text"], chunk_id=chunk_id, doc_id=row["doc_id"],
                 title=row["title"], publisher=row["publisher"], author=row["author"], date=row["date"],
-                path=row["path"], page=row["page"], start=row["start"], end=row["end"])
+                path=row["path"], page=row["page"], start=row["start"], end=row["end"], url=row["url"] or "")
             for rank, (chunk_id, score) in enumerate(ranked, start=1)
             if (row := rows.get(chunk_id)) is not None
         ]

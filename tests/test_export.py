@@ -34,9 +34,16 @@ def test_a_hit_without_a_marked_sentence_is_not_scored() -> None:
     assert relevance(make_hit("")).label == "Not scored"
 
 
-def test_citation_names_title_publisher_author_date_and_page() -> None:
-    assert citation(make_hit("x", page=3)) == "Drones over Baghdad — Track Persia, Trackpersia, 2021-11-20, page 3"
+def test_citation_names_title_publisher_author_date_page_and_file() -> None:
+    assert citation(make_hit("x", page=3)) == ("Drones over Baghdad — Track Persia, Trackpersia, 2021-11-20, page 3, "
+                                               "drones.txt")
     assert citation(make_hit("x", title="", publisher="", author="", date="")) == "drones.txt"
+
+
+def test_citation_gives_the_original_url_when_known() -> None:
+    hit = make_hit("x", url="https://www.middleeasteye.net/news/iraq-kadhimi-drone-attack")
+    assert citation(hit) == ("Drones over Baghdad — Track Persia, Trackpersia, 2021-11-20, "
+                             "https://www.middleeasteye.net/news/iraq-kadhimi-drone-attack")
 
 
 def test_highlight_escapes_every_character_and_marks_only_the_span() -> None:
@@ -78,10 +85,20 @@ def test_markdown_report_cites_the_answer_and_every_passage() -> None:
     assert report.startswith("# Session\n")
     assert f"## 1. {SEED_QUESTION}" in report
     assert "**Answer:** Kataeb Sayyid al-Shuhada is the key suspect. [1]" in report
-    assert "Source: *Drones over Baghdad* — Track Persia, Trackpersia, 2021-11-20, page 2" in report
-    assert "**[2]** *Betrayed by Iran?* — Middle East Eye, 2021-11-28 (weak match)" in report
+    assert "Source: *Drones over Baghdad* — Track Persia, Trackpersia, 2021-11-20, page 2, drones.txt" in report
+    assert "**[2]** *Betrayed by Iran?* — Middle East Eye, 2021-11-28, drones.txt (weak match)" in report
     assert "> Three drones attacked. **Kataeb Sayyid al-Shuhada is the key suspect.**" in report
     assert "> Another passage." in report and "**Another passage.**" not in report  # below the no-answer threshold
+
+
+def test_markdown_report_records_how_each_question_was_searched() -> None:
+    hit = make_hit("Kataeb Sayyid al-Shuhada is the key suspect.", (0, 44, STRONG_ANSWER_THRESHOLD))
+    answers = [Answer(SEED_QUESTION, (hit,), hit, True), Answer("nothing", ())]
+    report = answers_markdown(answers, searches=["exact words (bm25) · top 3 · Track Persia · 2021-11-01 to 2021-11-30",
+                                                 "meaning (dense) · top 5"])
+    first, second = report.split("## 2. nothing")
+    assert "*Searched by exact words (bm25) · top 3 · Track Persia · 2021-11-01 to 2021-11-30*" in first
+    assert "*Searched by meaning (dense) · top 5*" in second
 
 
 def test_markdown_report_says_when_there_is_no_answer_or_no_passage() -> None:

@@ -1,0 +1,53 @@
+"""What each source says: the best answering sentence of each document among an answer's passages.
+
+A news question is often answered by several reports. Putting one sentence per document side by side (title,
+publisher, date) lets a reporter see at a glance where the sources agree and where they differ, without reading
+every passage. The sentences come from the ratings `Retriever.ask_rated` already computed for the answer, so
+the answer model runs once per question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from qa.answer import NO_ANSWER_THRESHOLD, Candidate, confidence
+from qa.records import Hit, Sentence
+from qa.text import balance_quotes
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    """One document's best sentence: `hit` is the passage it is in, with `hit.answer` set to that sentence and
+    its confidence; `weak` when it is below the no-answer threshold (the document comes close but does not
+    state an answer)."""
+
+    hit: Hit
+    weak: bool
+
+    @property
+    def sentence(self) -> str:
+        """The sentence, a quotation it opens or closes balanced."""
+        return balance_quotes(self.hit.answer_text)
+
+    def to_dict(self) -> dict:
+        return {"hit": self.hit.to_dict(), "weak": self.weak}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SourceLine:
+        return cls(Hit.from_dict(data["hit"]), bool(data["weak"]))
+
+
+def compare_sources(question: str, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> list[SourceLine]:
+    """One line per document of `hits`, in the order its first passage ranks: the sentence of its passages with
+    the highest confidence (`qa.answer.confidence`: the answer model's probability, 0 for a sentence that
+    lacks the figure or date asked for). `candidates[i].hit` indexes `hits`, as `Retriever.ask_rated` returns
+    them. A document none of whose sentences was rated has no line."""
+    best: dict[str, tuple[float, Hit]] = {}
+    for candidate in candidates:
+        hit = hits[candidate.hit]
+        score = confidence(question, hit.text[slice(*candidate.span)], candidate.probability)
+        if hit.doc_id not in best or score > best[hit.doc_id][0]:
+            best[hit.doc_id] = (score, replace(hit, answer=Sentence(*candidate.span, score)))
+    order = list(dict.fromkeys(hit.doc_id for hit in sorted(hits, key=lambda hit: hit.rank)))
+    return [SourceLine(best[doc_id][1], best[doc_id][0] < NO_ANSWER_THRESHOLD) for doc_id in order if doc_id in best]

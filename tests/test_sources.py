@@ -1,0 +1,59 @@
+"""qa.sources: one line per document, its best answering sentence, from the ratings the answer was chosen from."""
+
+from __future__ import annotations
+
+from qa import Hit, Retriever
+from qa.answer import NO_ANSWER_THRESHOLD, Candidate
+from qa.sources import SourceLine, compare_sources
+
+SEED_QUESTION = "who was suspected of the Kadhimi attack"
+
+
+def make_hit(rank: int, doc_id: str, text: str) -> Hit:
+    return Hit(rank=rank, score=1.0 / rank, text=text, chunk_id=rank, doc_id=doc_id, title=doc_id.title(),
+               publisher=f"{doc_id} news", author="", date="2021-11-20", path=doc_id, page=None, start=0,
+               end=len(text))
+
+
+def rated(hit: int, span: tuple[int, int], probability: float) -> Candidate:
+    return Candidate(hit, span, probability, (0.0, 0.0, 0.0))
+
+
+def test_each_document_gets_its_best_sentence_in_rank_order() -> None:
+    hits = [make_hit(1, "eye", "Drones struck. \"Kataeb is the key suspect."),
+            make_hit(2, "persia", "Iran denied it. Militias were blamed."),
+            make_hit(3, "eye", "Another passage of the same report names Kataeb.")]
+    candidates = [rated(0, (0, 14), 0.2), rated(0, (15, 43), 0.9), rated(1, (0, 15), 0.05),
+                  rated(1, (16, 37), 0.6), rated(2, (0, 49), 0.95)]
+    lines = compare_sources("who was blamed", hits, candidates)
+    assert [line.hit.doc_id for line in lines] == ["eye", "persia"]
+    assert lines[0].hit.rank == 3 and lines[0].sentence.startswith("Another passage")  # best of the document
+    assert lines[1].sentence == "Militias were blamed." and lines[1].hit.answer.score == 0.6
+    assert not any(line.weak for line in lines)
+
+
+def test_a_document_below_the_no_answer_threshold_is_weak_and_quotes_are_balanced() -> None:
+    hits = [make_hit(1, "eye", '"Kataeb is the key suspect.')]
+    weak, = compare_sources("who is the suspect", hits, [rated(0, (0, 27), NO_ANSWER_THRESHOLD / 2)])
+    assert weak.weak and weak.sentence == '"Kataeb is the key suspect."'
+
+
+def test_a_sentence_without_the_figure_asked_for_does_not_answer() -> None:
+    hits = [make_hit(1, "eye", "Drones attacked the house. Three drones were launched.")]
+    line, = compare_sources("how many drones were launched", hits, [rated(0, (0, 26), 0.99), rated(0, (27, 54), 0.5)])
+    assert line.sentence == "Three drones were launched." and not line.weak
+
+
+def test_a_line_survives_a_round_trip_through_json() -> None:
+    line, = compare_sources("who", [make_hit(1, "eye", "Kataeb did.")], [rated(0, (0, 11), 0.7)])
+    assert SourceLine.from_dict(line.to_dict()) == line
+
+
+def test_the_real_answer_and_its_sources_come_from_one_rating(seed_retriever: Retriever) -> None:
+    answer, candidates = seed_retriever.ask_rated(SEED_QUESTION, k=10)
+    assert answer == seed_retriever.ask(SEED_QUESTION, k=10)
+    lines = compare_sources(SEED_QUESTION, answer.hits, candidates)
+    assert len(lines) == len({hit.doc_id for hit in answer.hits}) == 2
+    assert {line.hit.publisher for line in lines} == {"Middle East Eye", "Track Persia"}
+    best = next(line for line in lines if line.hit.doc_id == answer.best.doc_id)
+    assert best.sentence == answer.text and not best.weak
