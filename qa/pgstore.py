@@ -63,7 +63,7 @@ def _schema(dimension: int) -> str:
         overlap_tokens int, faiss_factory text, built_at text, format_version int);
     CREATE TABLE qa_documents (
         doc_id text PRIMARY KEY, path text, title text, publisher text, author text, date text,
-        content_hash text, text text, pages text, added_at double precision);
+        content_hash text, text text, pages text, added_at double precision, url text);
     CREATE TABLE qa_chunks (
         chunk_id bigint PRIMARY KEY, doc_id text NOT NULL, ordinal int, start int, "end" int, page int,
         tokens int, text text, length int, embedding vector({dimension}));
@@ -194,7 +194,7 @@ class PostgresStore(Store):
         with self._lock:
             rows = self.conn.execute(
                 """SELECT c.chunk_id, c.doc_id, c.start, c."end", c.page, c.text,
-                          d.title, d.publisher, d.author, d.date, d.path
+                          d.title, d.publisher, d.author, d.date, d.path, d.url
                    FROM qa_chunks c JOIN qa_documents d USING (doc_id) WHERE c.chunk_id = ANY(%s)""",
                 [[int(i) for i in chunk_ids]],
             ).fetchall()
@@ -204,7 +204,7 @@ class PostgresStore(Store):
         with self._lock:
             rows = self.conn.execute(
                 """SELECT d.doc_id, d.path, d.title, d.publisher, d.author, d.date, d.content_hash,
-                          count(c.chunk_id) AS chunks
+                          count(c.chunk_id) AS chunks, d.url
                    FROM qa_documents d LEFT JOIN qa_chunks c USING (doc_id)
                    GROUP BY d.doc_id ORDER BY lower(d.title), d.doc_id"""
             ).fetchall()
@@ -312,9 +312,9 @@ class PostgresWriter(Writer):
         now = time.time()
         with self.conn.cursor() as cursor:
             cursor.executemany(
-                "INSERT INTO qa_documents VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "INSERT INTO qa_documents VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [(d.doc_id, d.path, d.title, d.publisher, d.author, d.date, d.content_hash, d.text,
-                  pages_json(d), now) for d, _ in add],
+                  pages_json(d), now, d.url) for d, _ in add],
             )
             with cursor.copy('COPY qa_chunks (chunk_id, doc_id, ordinal, start, "end", page, tokens, text, length, '
                              "embedding) FROM STDIN") as copy:
@@ -347,6 +347,11 @@ def check_same_settings(existing: Manifest, wanted: Manifest, where: str) -> Non
 
     Unlike an index folder, a shared database is never rebuilt behind its readers' backs: that takes --rebuild.
     """
+    if existing.format_version != wanted.format_version:
+        raise IndexMismatchError(
+            f"index in {where} has format {existing.format_version}, this version writes {wanted.format_version}; "
+            "rebuild it with `python -m qa build --rebuild`"
+        )
     existing.check_compatible(wanted.model, wanted.dimension, where)
     if (existing.chunk_tokens, existing.overlap_tokens) != (wanted.chunk_tokens, wanted.overlap_tokens):
         raise IndexMismatchError(

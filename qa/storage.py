@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: documents keep their original URL; an index of format 1 is rebuilt by the next build
 REBUILD_HINT = "run `python -m qa build` to rebuild it from the corpus"
 URL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -112,13 +112,14 @@ class DocumentRow:
     date: str
     content_hash: str
     chunks: int
+    url: str = ""
 
 
 def document_from_row(row: Mapping) -> Document:
     """A stored document row (page spans as a JSON list of [page, start, end]) as a Document."""
     pages = tuple(PageSpan(*span) for span in json.loads(row["pages"] or "[]"))
     return Document(row["doc_id"], row["path"], row["text"], row["title"], row["publisher"], row["author"],
-                    row["date"], pages, row["content_hash"])
+                    row["date"], pages, row["content_hash"], row["url"])
 
 
 def pages_json(document: Document) -> str:
@@ -147,7 +148,7 @@ class Store(ABC):
     @abstractmethod
     def chunk_rows(self, chunk_ids: Sequence[int]) -> dict[int, Mapping]:
         """Chunk rows joined with their document's metadata (chunk_id, doc_id, start, end, page, text, title,
-        publisher, author, date, path), by chunk id."""
+        publisher, author, date, path, url), by chunk id."""
 
     @abstractmethod
     def documents(self) -> list[DocumentRow]:

@@ -53,7 +53,7 @@ LAST_SYNC = "last-sync.json"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT PRIMARY KEY, path TEXT, title TEXT, publisher TEXT, author TEXT, date TEXT,
-    content_hash TEXT, text TEXT, pages TEXT, added_at REAL
+    content_hash TEXT, text TEXT, pages TEXT, added_at REAL, url TEXT
 );
 CREATE TABLE IF NOT EXISTS chunks (
     chunk_id INTEGER PRIMARY KEY, doc_id TEXT, ordinal INTEGER, start INTEGER, end INTEGER,
@@ -236,7 +236,7 @@ class Generation(Store):
             return {}
         rows = self._query(
             f"""SELECT c.chunk_id, c.doc_id, c.start, c.end, c.page, c.text,
-                       d.title, d.publisher, d.author, d.date, d.path
+                       d.title, d.publisher, d.author, d.date, d.path, d.url
                 FROM chunks c JOIN documents d USING (doc_id)
                 WHERE c.chunk_id IN ({",".join("?" * len(ids))})""",
             ids,
@@ -247,7 +247,7 @@ class Generation(Store):
         """Every document with its chunk count, by title."""
         rows = self._query(
             """SELECT d.doc_id, d.path, d.title, d.publisher, d.author, d.date, d.content_hash,
-                      COUNT(c.chunk_id) AS chunks
+                      COUNT(c.chunk_id) AS chunks, d.url
                FROM documents d LEFT JOIN chunks c USING (doc_id)
                GROUP BY d.doc_id ORDER BY d.title COLLATE NOCASE"""
         ).fetchall()
@@ -480,10 +480,10 @@ def _insert_documents(db: sqlite3.Connection, add: list[tuple[Document, list[Chu
     """Insert documents and chunks (ids from `first_id` on, in order); return the new chunk ids."""
     now = time.time()
     db.executemany(
-        "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+        "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         [
             (d.doc_id, d.path, d.title, d.publisher, d.author, d.date, d.content_hash, d.text,
-             pages_json(d), now)
+             pages_json(d), now, d.url)
             for d, _ in add
         ],
     )

@@ -65,6 +65,16 @@ def test_index_of_another_format_is_refused(fresh_settings: Settings, embedder: 
         Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)
 
 
+def test_a_build_over_an_index_of_the_previous_format_rebuilds_it(fresh_settings: Settings, embedder: Embedder) -> None:
+    """Format 1 stored no URLs: the next build makes a new index from the corpus instead of reading the old one."""
+    sync(fresh_settings, embedder)
+    manifest_path = current_generation(fresh_settings.index_dir) / "manifest.json"
+    manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "format_version": 1}))
+    report = sync(fresh_settings, embedder)
+    assert report.rebuilt and len(report.added) == 2
+    assert Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).search(SEED_QUESTION)
+
+
 def test_damaged_manifest_is_a_clear_error(fresh_settings: Settings, embedder: Embedder) -> None:
     sync(fresh_settings, embedder)
     (current_generation(fresh_settings.index_dir) / "manifest.json").write_text("{not json")
