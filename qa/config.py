@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")  # the one list: loaders, corpus scan, uploads
 # "onnx" (int8 onnxruntime, 3-5x the encode rate of "torch" here, same SciFact nDCG@10) or "torch"; see qa.embedding.
 DEFAULT_BACKEND = "onnx"
 

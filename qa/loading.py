@@ -7,9 +7,13 @@ Metadata for `.txt` and `.md` comes from an optional front-matter header:
     publisher: Middle East Eye
     author: Suadad al-Salhy
     date: 2021-11-28
+    url: https://www.middleeasteye.net/news/iraq-kadhimi-drone-attack-iran-factions
     ---
 
-HTML metadata comes from the page's `<meta>` tags; PDF metadata from the document info.
+A saved news page (`.html`, `.htm`) is read by trafilatura: the article's text without navigation, banners,
+footers or related links, and the title, author, date, site name and canonical URL the page states. A Word
+file (`.docx`) gives its paragraphs and its core properties; a PDF its text per page and its document info.
+A date is only ever one the document states: never the day the file was written or saved.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ import io
 import logging
 import re
 from datetime import datetime
-from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.cleaning import clean_text
 from qa.config import SUPPORTED_SUFFIXES
@@ -29,7 +33,13 @@ from qa.errors import LoadError
 from qa.pdf_text import rejoin_lines
 from qa.records import Document, PageSpan
 
+if TYPE_CHECKING:
+    from docx.table import Table
+
 logger = logging.getLogger(__name__)
+# trafilatura logs its give-ups without naming the file ("discarding data: None"); a page it cannot read is
+# reported once, by name, as a LoadError, so its own lines would only repeat that without saying which file.
+logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|\Z)", re.DOTALL)
 _DATE_FORMATS = ("%Y-%m-%d", "%B %d, %Y", "%d %B %Y", "%b %d, %Y", "%d %b %Y", "%Y/%m/%d", "%Y%m%d")
@@ -55,9 +65,12 @@ def load_document(path: Path, doc_id: str | None = None, max_bytes: int = 20_000
 
     if suffix == ".pdf":
         meta, pages = parse_pdf(data, path)
+    elif suffix == ".docx":
+        meta, text = parse_docx(data, path)
+        pages = [text]
     elif suffix in (".html", ".htm"):
         meta, text = parse_html(decode_text(data, path))
-        pages = [clean_text(text)]
+        pages = [text]
     else:
         meta, text = parse_front_matter(decode_text(data, path))
         pages = [clean_text(text)]
@@ -75,6 +88,7 @@ def load_document(path: Path, doc_id: str | None = None, max_bytes: int = 20_000
         date=normalize_date(meta.get("date", "")),
         pages=spans,
         content_hash=hashlib.sha256(data).hexdigest(),
+        url=web_address(meta.get("url", ""), path),
     )
 
 
@@ -134,6 +148,16 @@ def normalize_date(value: str) -> str:
     return value
 
 
+def web_address(value: str, path: Path) -> str:
+    """`value` if it is an http(s) address, else "" (logged): the page links to it, so a `javascript:` or
+    `file:` address from a document is never kept."""
+    value = value.strip()
+    if not value or re.fullmatch(r"https?://[^\s/]+\S*", value, re.IGNORECASE):
+        return value
+    logger.warning("%s: url %r is not an http(s) address; left out", path, value[:80])
+    return ""
+
+
 def _title_from_name(path: Path) -> str:
     return re.sub(r"[-_]+", " ", path.stem).strip().capitalize()
 
@@ -182,86 +206,61 @@ def parse_pdf(data: bytes, path: Path) -> tuple[dict[str, str], list[str]]:
     return meta, pages
 
 
-class _ArticleParser(HTMLParser):
-    """Collects meta tags, the <title>, and visible text, preferring what lies inside <article>."""
-
-    SKIP = {"script", "style", "noscript", "nav", "header", "footer", "aside", "form", "svg", "template",
-            "iframe", "button", "figcaption", "select", "head"}
-    BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "article", "section", "tr",
-             "blockquote", "pre", "ul", "ol", "table", "main", "figure", "hr", "dd", "dt"}
-    VOID = {"br", "hr", "img", "meta", "link", "input", "area", "base", "col", "embed", "source", "track", "wbr"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.meta: dict[str, str] = {}
-        self.title = ""
-        self.body: list[str] = []
-        self.article: list[str] = []
-        self._skip_depth = 0
-        self._article_depth = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "meta":
-            values = {key: value or "" for key, value in attrs}
-            name = (values.get("property") or values.get("name") or values.get("itemprop") or "").lower()
-            if name and values.get("content") and name not in self.meta:
-                self.meta[name] = values["content"].strip()
-        if tag == "title":
-            self._in_title = True
-        if tag in self.VOID:
-            self._newline(tag)
-            return
-        if tag in self.SKIP:
-            self._skip_depth += 1
-        if tag == "article":
-            self._article_depth += 1
-        self._newline(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        if tag in self.VOID:
-            return
-        if tag in self.SKIP and self._skip_depth:
-            self._skip_depth -= 1
-        if tag == "article" and self._article_depth:
-            self._article_depth -= 1
-        self._newline(tag)
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
-        if self._skip_depth:
-            return
-        self.body.append(data)
-        if self._article_depth:
-            self.article.append(data)
-
-    def _newline(self, tag: str) -> None:
-        if tag in self.BLOCK and not self._skip_depth:
-            self.body.append("\n")
-            if self._article_depth:
-                self.article.append("\n")
+# htmldate's extensive search guesses a date from any year in the text (a footer's "© 2024" became the
+# publication date), so only the markup is searched: meta tags, JSON-LD, <time> elements and the URL's path.
+_PAGE_DATE_SEARCH = {"extensive_search": False, "original_date": True}
 
 
 def parse_html(markup: str) -> tuple[dict[str, str], str]:
-    """Metadata from meta tags and the article's text (the <article> element if any, else the body)."""
-    parser = _ArticleParser()
-    parser.feed(markup)
-    parser.close()
-    meta_tags = parser.meta
+    """Metadata and main text of a saved news page through trafilatura, from the markup alone (nothing is fetched).
 
-    def first(*names: str) -> str:
-        return next((meta_tags[name] for name in names if meta_tags.get(name)), "")
+    When trafilatura keeps no main text (a small page whose only text it takes for boilerplate), the page's whole
+    visible text is used instead, so the document is not lost.
+    """
+    from trafilatura import bare_extraction, html2txt
+    from trafilatura.metadata import extract_metadata
 
-    meta = {
-        "title": first("og:title", "twitter:title", "headline") or parser.title.strip(),
-        "publisher": first("og:site_name", "publisher", "article:publisher", "application-name"),
-        "author": first("author", "article:author", "byl", "dc.creator"),
-        "date": first("article:published_time", "date", "pubdate", "publish-date", "dc.date", "datepublished"),
-    }
-    article = "".join(parser.article)
-    text = article if len(article.strip()) >= 200 else "".join(parser.body)
-    lines = (re.sub(r"[ \t\r\f\v\xa0]+", " ", line).strip() for line in text.split("\n"))
-    return meta, "\n".join(line for line in lines if line)
+    found = extract_metadata(markup, date_config=dict(_PAGE_DATE_SEARCH))  # it writes into the dict it is given
+    main = bare_extraction(markup, include_comments=False)
+    text = main.text if main is not None and (main.text or "").strip() else html2txt(markup)
+    meta = {"title": found.title or "", "author": found.author or "", "date": found.date or "",
+            "publisher": found.sitename or "", "url": found.url or ""}
+    return meta, _paragraphs(text.splitlines())
+
+
+def parse_docx(data: bytes, path: Path) -> tuple[dict[str, str], str]:
+    """Metadata from a Word file's core properties and its text through python-docx: paragraphs and headings in
+    order, each table row as one line of its cells.
+
+    The date is the `created` core property when it is set (the date the author's word processor recorded when
+    the document was written, kept inside the file); the file system's dates are never used. Core properties
+    hold no publisher, so it stays empty.
+    """
+    import docx
+    from docx.table import Table
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+        blocks = [_table_text(item) if isinstance(item, Table) else item.text
+                  for item in document.iter_inner_content()]
+        properties = document.core_properties
+        meta = {"title": properties.title or "", "author": properties.author or "",
+                "date": properties.created.date().isoformat() if properties.created else ""}
+    except Exception as error:  # python-docx raises zip, XML and key errors on a damaged file; none may stop a build
+        raise LoadError(path, f"not a readable Word document ({type(error).__name__}: {error})") from None
+    return {key: value.strip() for key, value in meta.items()}, _paragraphs(blocks)
+
+
+def _table_text(table: Table) -> str:
+    """A Word table as text: one line per row, its cells joined by " | " (a merged cell once)."""
+    rows = []
+    for row in table.rows:
+        cells = [cell.text.strip() for cell in row.cells]
+        rows.append(" | ".join(cell for i, cell in enumerate(cells) if cell and (i == 0 or cell != cells[i - 1])))
+    return "\n".join(row for row in rows if row)
+
+
+def _paragraphs(blocks: list[str]) -> str:
+    """Non-empty blocks of text, spaces tidied, separated by one blank line (how every loader marks paragraphs)."""
+    tidy = (re.sub(r"[ \t\r\f\v\xa0]+", " ", block).strip() for block in blocks)
+    return "\n\n".join(block for block in tidy if block)

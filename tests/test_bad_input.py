@@ -38,6 +38,7 @@ BAD_FILES = {
     "truncated.pdf": (lambda p: p.write_bytes(make_pdf(p, ["Some text."]).read_bytes()[:200]), "not a readable PDF"),
     "encrypted.pdf": (encrypted_pdf, "encrypted PDF"),
     "scanned.pdf": (scanned_pdf, "no text layer"),
+    "corrupt.docx": (lambda p: p.write_bytes(b"PK\x03\x04 a Word file cut short"), "not a readable Word document"),
     "empty.txt": (lambda p: p.write_bytes(b""), "file is empty"),
     "binary.txt": (lambda p: p.write_bytes(bytes(range(256)) * 64), "binary data"),
 }

@@ -1,10 +1,14 @@
-"""Loaders on real files: front matter, HTML meta tags, multi-page PDFs, encodings, and unreadable files."""
+"""Loaders on real files: front matter, saved news pages, Word documents, multi-page PDFs, encodings, and unreadable
+files."""
 
 from __future__ import annotations
 
 import codecs
+import sys
+from datetime import datetime
 from pathlib import Path
 
+import docx
 import pytest
 from fpdf import FPDF
 
@@ -43,26 +47,142 @@ def test_markdown_without_front_matter_takes_title_from_name(tmp_path: Path) -> 
     assert "Some text about drones." in doc.text
 
 
-def test_html_reads_meta_tags_and_article_text_without_scripts(tmp_path: Path) -> None:
-    path = tmp_path / "page.html"
-    body = "The attack happened at night. " * 10
-    path.write_text(
-        "<html><head><title>Fallback</title>"
-        '<meta property="og:title" content="Drone attack on Baghdad">'
-        '<meta property="og:site_name" content="Example News">'
-        '<meta name="author" content="Jane Doe">'
-        '<meta property="article:published_time" content="2021-11-08T10:00:00Z">'
-        "<script>var secret = 'do not index';</script></head><body>"
-        "<nav>Home | World</nav><article><h1>Drone attack</h1>"
-        f"<p>{body}</p><p>Officials &amp; experts <b>spoke</b>.</p></article>"
-        "<footer>Copyright</footer></body></html>"
-    )
+ARTICLE = [
+    "An explosive-laden drone struck the residence of Iraq's prime minister in Baghdad early on Sunday, officials "
+    "said, in what they described as an assassination attempt.",
+    "Mustafa al-Kadhimi was unhurt, according to a statement from his office, but several members of his security "
+    "detail were wounded in the attack on the heavily fortified Green Zone.",
+    "No group immediately claimed responsibility. Security officials said two other drones had been shot down "
+    "before they reached the compound.",
+    "The attack came after weeks of tension over the results of October's parliamentary election, which "
+    "Iran-aligned factions have rejected as fraudulent.",
+]
+BOILERPLATE = ["We use cookies to improve your experience", "Accept all cookies", "Business", "Sport",
+               "Related articles", "Iraq election results delayed again", "Who are Iraq's armed factions?",
+               "All rights reserved", "Privacy policy", "Contact us", "do not index", "font-family", "By Jane Doe"]
+META_TAGS = ('<meta name="author" content="Jane Doe">'
+             '<meta property="article:published_time" content="2021-11-08T10:00:00Z">')
+JSON_LD = ('<script type="application/ld+json">{"@context": "https://schema.org", "@type": "NewsArticle", '
+           '"headline": "Drone attack targets Iraqi prime minister", "datePublished": "2021-11-08T10:00:00Z", '
+           '"author": {"@type": "Person", "name": "Jane Doe"}}</script>')
+
+
+def news_page(head: str = META_TAGS, canonical: str = "https://news.example.com/world/drone-attack-baghdad") -> str:
+    """A news article as a browser saves it: cookie banner, menu, by-line, related links and footer around it."""
+    paragraphs = "".join(f"<p>{text}</p>" for text in ARTICLE)
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>Drone attack targets Iraqi prime minister | Example News</title>
+<meta property="og:title" content="Drone attack targets Iraqi prime minister">
+<meta property="og:site_name" content="Example News">{head}
+<link rel="canonical" href="{canonical}">
+<script>var tracking = 'do not index';</script><style>body {{font-family: sans-serif}}</style></head><body>
+<div id="cookie-banner" class="cookie-consent"><p>We use cookies to improve your experience.</p>
+<button>Accept all cookies</button></div>
+<header><nav><ul><li><a href="/">Home</a></li><li><a href="/world">World</a></li><li><a href="/business">Business</a>
+</li><li><a href="/sport">Sport</a></li></ul></nav></header>
+<main><article><h1>Drone attack targets Iraqi prime minister</h1><p class="byline">By Jane Doe</p>{paragraphs}
+</article>
+<aside class="related"><h2>Related articles</h2><ul><li><a href="/a">Iraq election results delayed again</a></li>
+<li><a href="/b">Who are Iraq's armed factions?</a></li></ul></aside></main>
+<footer><p>&copy; 2024 Example News Ltd. All rights reserved.</p><ul><li><a href="/privacy">Privacy policy</a></li>
+<li><a href="/contact">Contact us</a></li></ul></footer></body></html>"""
+
+
+@pytest.mark.parametrize("head", [META_TAGS, JSON_LD], ids=["meta-tags", "json-ld"])
+def test_a_saved_news_page_gives_its_article_and_metadata_without_boilerplate(tmp_path: Path, head: str) -> None:
+    path = tmp_path / "drone-attack.html"
+    path.write_text(news_page(head))
     doc = load_document(path)
-    assert (doc.title, doc.publisher, doc.author, doc.date) == (
-        "Drone attack on Baghdad", "Example News", "Jane Doe", "2021-11-08")
-    assert "Officials & experts spoke." in doc.text
-    for absent in ("do not index", "Home | World", "Copyright"):
-        assert absent not in doc.text
+    assert (doc.title, doc.publisher, doc.author, doc.date, doc.url) == (
+        "Drone attack targets Iraqi prime minister", "Example News", "Jane Doe", "2021-11-08",
+        "https://news.example.com/world/drone-attack-baghdad")
+    assert doc.text.split("\n\n")[1:] == ARTICLE  # after the headline, one paragraph each, as written
+    for text in BOILERPLATE:
+        assert text not in doc.text
+
+
+def test_a_news_page_that_states_no_date_has_none(tmp_path: Path) -> None:
+    """The footer's copyright year is not a publication date."""
+    path = tmp_path / "undated.html"
+    path.write_text(news_page(head=""))
+    doc = load_document(path)
+    assert doc.date == "" and ARTICLE[0] in doc.text
+
+
+def test_a_page_whose_only_text_looks_like_boilerplate_keeps_it(tmp_path: Path) -> None:
+    path = tmp_path / "notice.html"
+    path.write_text('<html><head><title>Notice</title></head><body><div class="footer">'
+                    "<p>Statement from the ministry: talks resume on Friday.</p></div></body></html>")
+    doc = load_document(path)
+    assert (doc.title, doc.text) == ("Notice", "Statement from the ministry: talks resume on Friday.")
+
+
+def test_a_page_without_text_is_a_clear_failure(tmp_path: Path) -> None:
+    path = tmp_path / "blank.html"
+    path.write_text("<html><head><title>Blank</title><script>var x = 1;</script></head><body></body></html>")
+    with pytest.raises(LoadError, match="blank.html: no text left"):
+        load_document(path)
+
+
+_network: list[str] | None = None  # while a list, every network event of this process is recorded in it
+
+
+def _record_network(event: str, _args: tuple) -> None:
+    if _network is not None and event.startswith(("socket.", "urllib.", "http.client.")):
+        _network.append(event)
+
+
+sys.addaudithook(_record_network)  # an audit hook cannot be removed; it records only while `_network` is a list
+
+
+def test_reading_a_saved_page_opens_no_network_connection(tmp_path: Path) -> None:
+    """trafilatura is given the markup, never a URL: the canonical address is read, not fetched."""
+    global _network
+    path = tmp_path / "page.html"
+    path.write_text(news_page(canonical="https://news.example.com/world/drone-attack-baghdad"))
+    _network = []
+    try:
+        doc = load_document(path)
+    finally:
+        events, _network = _network, None
+    assert doc.url and events == []
+
+
+def test_a_word_document_gives_its_paragraphs_headings_tables_and_core_properties(tmp_path: Path) -> None:
+    document = docx.Document()
+    document.add_heading("Budget talks stall", level=1)
+    document.add_paragraph("Ministers failed to agree on the budget on Tuesday.")
+    document.add_paragraph("")
+    document.add_heading("What comes next", level=2)
+    document.add_paragraph("Talks resume on Friday,").add_run(" officials said.")
+    table = document.add_table(rows=2, cols=2)
+    for (row, column), text in {(0, 0): "Party", (0, 1): "Seats", (1, 0): "Blue", (1, 1): "42"}.items():
+        table.cell(row, column).text = text
+    properties = document.core_properties
+    properties.title, properties.author = "Budget talks", "Ann Reporter"
+    properties.created = datetime(2022, 3, 4, 9, 30)
+    document.save(tmp_path / "budget.docx")
+
+    doc = load_document(tmp_path / "budget.docx")
+    assert (doc.title, doc.author, doc.date, doc.publisher, doc.url) == (
+        "Budget talks", "Ann Reporter", "2022-03-04", "", "")
+    assert doc.text == ("Budget talks stall\n\nMinisters failed to agree on the budget on Tuesday.\n\n"
+                        "What comes next\n\nTalks resume on Friday, officials said.\n\nParty | Seats\nBlue | 42")
+
+
+def test_a_corrupt_word_document_is_a_clear_failure(tmp_path: Path) -> None:
+    path = tmp_path / "draft.docx"
+    path.write_bytes(b"PK\x03\x04 the start of a zip file, then nothing")
+    with pytest.raises(LoadError, match="draft.docx: not a readable Word document"):
+        load_document(path)
+
+
+def test_front_matter_url_is_kept_when_it_is_a_web_address(tmp_path: Path) -> None:
+    path = tmp_path / "linked.txt"
+    path.write_text("---\ntitle: Linked\nurl: https://www.example.org/news/linked?id=3\n---\nBody text.\n")
+    assert load_document(path).url == "https://www.example.org/news/linked?id=3"
+    path.write_text("---\ntitle: Linked\nurl: javascript:alert(1)\n---\nBody text.\n")
+    assert load_document(path).url == ""
 
 
 def test_pdf_keeps_pages_and_document_info(tmp_path: Path) -> None:
