@@ -15,6 +15,7 @@ from qa.corpus import add_paths, remove_file
 from qa.embedding import Embedder
 from qa.errors import QAError
 from qa.evaluation import benchmark, cached_index_dir, held_out_articles, write_results
+from qa.export import citation
 from qa.indexer import SyncReport, sync
 from qa.retrieval import MAX_K, MODES, Filters, Retriever, check_date, check_k, valid_text
 from qa.store import check_index
@@ -144,13 +145,11 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
         print("No passages found.")
         return 0
     if answer.confident:
-        best = answer.best
-        print(f"Answer: {answer.text}\n  — {best.title}, {best.publisher}, {best.date}\n")
+        print(f"Answer: {answer.text}\n  — {citation(answer.best)}\n")
     else:
         print("The archive does not seem to answer this: no sentence states it. The closest passages are below.\n")
     for hit in answer.hits:
-        page = f", page {hit.page}" if hit.page else ""
-        print(f"{hit.rank}. {hit.title} — {hit.publisher}, {hit.date}{page} (score {hit.score:.3f})")
+        print(f"{hit.rank}. {citation(hit)} (score {hit.score:.3f})")
         print(f"   {hit.text}\n")
     return 0
 
