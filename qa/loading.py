@@ -128,8 +128,15 @@ def parse_front_matter(text: str) -> tuple[dict[str, str], str]:
     for line in match.group(1).splitlines():
         key, sep, value = line.partition(":")
         if sep and key.strip():
-            meta[key.strip().lower()] = value.strip().strip("\"'")
+            meta[key.strip().lower()] = _unquoted(value.strip())
     return meta, text[match.end() :]
+
+
+def _unquoted(value: str) -> str:
+    """The value without one pair of quotes around it; a quote that is part of it stays (Economy 'stronger')."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
 
 
 def normalize_date(value: str) -> str:

@@ -1,8 +1,12 @@
 """What a reporter's folder holds, built and searched for real: a saved news page, a Word document and a text
-file with a `url:` keep their sources and original addresses through the index to the hits and the CLI."""
+file with a `url:` keep their sources and original addresses through the index to the hits and the CLI; and the
+script that writes the bbc-news articles as such files."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import docx
@@ -10,6 +14,8 @@ import pytest
 
 from qa import Embedder, Retriever, Settings, sync
 from qa.cli import main
+from qa.loading import load_document
+from tests.conftest import REPO
 from tests.test_loading import news_page
 
 LINKED = "https://www.example.org/news/falcons-return-to-duhok"
@@ -53,3 +59,20 @@ def test_ask_on_the_command_line_shows_the_address(reporter_folder: Settings,
     args = ["--corpus", str(reporter_folder.corpus_dir), "--index", str(reporter_folder.index_dir)]
     assert main(["ask", "how many falcons nested at Duhok", "-k", "1", *args]) == 0
     assert LINKED in capsys.readouterr().out
+
+
+def test_bbc_articles_become_text_files_with_front_matter(tmp_path: Path) -> None:
+    """scripts/bbc_to_files.py run as a user would, on a two-line corpus.jsonl written here."""
+    records = [{"_id": "business-001", "title": "Economy 'stronger than forecast'", "text": "Growth was 0.7%.\n\nMore."},
+               {"_id": "tech-002", "title": "'Strong dollar' call halts slide", "text": "The dollar rose.",
+                "metadata": {"category": "tech", "publisher": "BBC News"}}]
+    jsonl = tmp_path / "corpus.jsonl"
+    jsonl.write_text("".join(json.dumps(record) + "\n" for record in records))
+    run = subprocess.run([sys.executable, str(REPO / "scripts" / "bbc_to_files.py"), str(jsonl), str(tmp_path / "out")],
+                         capture_output=True, text=True, check=True)
+    assert "wrote 2 articles" in run.stdout
+    docs = {path.name: load_document(path) for path in sorted((tmp_path / "out").iterdir())}
+    assert list(docs) == ["business-001.txt", "tech-002.txt"]
+    assert [(doc.title, doc.publisher, doc.date) for doc in docs.values()] == [
+        ("Economy 'stronger than forecast'", "BBC News", ""), ("'Strong dollar' call halts slide", "BBC News", "")]
+    assert docs["business-001.txt"].text == "Growth was 0.7%.\n\nMore."

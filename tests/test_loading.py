@@ -39,6 +39,18 @@ def test_text_with_front_matter_keeps_metadata_and_body(tmp_path: Path) -> None:
     assert doc.pages == ()
 
 
+@pytest.mark.parametrize(("written", "title"), [
+    ("Economy 'stronger than forecast'", "Economy 'stronger than forecast'"),
+    ("\"'Strong dollar' call halts slide\"", "'Strong dollar' call halts slide"),
+    ("'Quoted headline'", "Quoted headline"),
+])
+def test_front_matter_takes_off_one_pair_of_quotes_and_keeps_quotes_of_the_title(tmp_path: Path, written: str,
+                                                                                 title: str) -> None:
+    path = tmp_path / "quoted.txt"
+    path.write_text(f"---\ntitle: {written}\n---\nBody text.\n")
+    assert load_document(path).title == title
+
+
 def test_markdown_without_front_matter_takes_title_from_name(tmp_path: Path) -> None:
     path = tmp_path / "drone_strike-report.md"
     path.write_text("# Heading\n\nSome text about drones.\n")
