@@ -14,18 +14,25 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NamedTuple
 
+import pandas as pd
 import streamlit as st
 
 import qa
 from qa.config import SUPPORTED_SUFFIXES
-from qa.corpus import add_bytes, remove_file
+from qa.corpus import add_bytes, find_documents, remove_file, restore_file
 from qa.errors import BuildLockedError
 from qa.export import (
-    answers_markdown, escape_html, escape_markdown, highlight_html, passage_html, relevance, source_details,
+    answers_markdown, citation, escape_html, escape_markdown, highlight_html, origin_html, passage_html, relevance,
+    source_details, source_line_html,
 )
+from qa.history import History, Turn, notebook_name
 from qa.indexer import corpus_files
+from qa.notices import Notice, sync_notices, tempered
+from qa.sources import compare_sources
+from qa.timeline import Timeline, coverage, month_bounds
 
 logger = logging.getLogger("qa.app")
 EXAMPLES = (
@@ -38,6 +45,8 @@ MODES = {
     "dense": ("Meaning", "Finds paraphrases, even without the same words"),
     "bm25": ("Exact words", "Like a keyword search; good for names"),
 }
+DOCUMENTS_SHOWN = 50  # rows of the sidebar's document list: enough to browse, few enough for an archive of thousands
+TIMELINE_PASSAGES = 50  # passages whose documents the timeline counts: the story's coverage, not just the top k
 BUSY = ("Another build of the index is running (perhaps `python -m qa build` in a terminal). "
         "Wait for it to finish, then try again.")
 STYLE = """<style>
@@ -47,28 +56,37 @@ STYLE = """<style>
            font-size: .8em; color: #6b7280; text-transform: uppercase; letter-spacing: .05em; }
 .qa-answer { font-size: 1.15em; line-height: 1.5; padding: .5em .9em; margin-bottom: .3em;
              border-left: 4px solid #f59e0b; background: #fffbeb; border-radius: 0 6px 6px 0; }
-.qa-source, .qa-meta { color: #4b5563; font-size: .9em; }
+.qa-source, .qa-meta, .qa-where { color: #4b5563; font-size: .9em; }
+.qa-where { overflow-wrap: anywhere; }
 .qa-title { font-weight: 600; }
+.qa-question { scroll-margin-top: 4.5rem; }
+.qa-says { margin: .2em 0 .6em; padding-left: .7em; border-left: 3px solid #93c5fd; line-height: 1.45; }
+.qa-says.qa-weak { border-left-color: #e5e7eb; color: #6b7280; }
+.qa-weak-label { font-style: italic; }
 </style>"""
-
-Notice = tuple[str, str]  # (kind: "success" | "info" | "warning" | "error", Markdown message)
+# After a new answer, bring its question to the top of the view: Streamlit keeps a chat page scrolled to the
+# bottom, which left the answer above the screen, under its passages. The script runs once per new answer (its
+# text names the answer), and retries for a moment while charts and passages render below it.
+SCROLL_TO_LATEST = """<script>
+const questions = () => document.querySelectorAll(".qa-question");
+let tries = 0;
+(function show() {
+  const all = questions();
+  if (all.length) all[all.length - 1].scrollIntoView({block: "start"});
+  if (++tries < 12) setTimeout(show, 150);
+})();
+</script><!-- answer %d -->"""
 
 
 class SearchOptions(NamedTuple):
-    """What the sidebar asks for: passages to show, retrieval mode, filters, and a sentence saying so."""
+    """What the sidebar asks for: passages to show, retrieval mode, filters, and a sentence saying so; `period` is
+    the first and last date of the archive (None when no document is dated)."""
 
     k: int
     mode: str
     filters: qa.Filters
     description: str
-
-
-class Turn(NamedTuple):
-    """One question of this session: its answer, how it was searched, and whether filters were on."""
-
-    answer: qa.Answer
-    how: str
-    filtered: bool
+    period: tuple[dt.date, dt.date] | None
 
 
 # --- cached resources: one model and one open index per server process, shared by all sessions ---
@@ -100,9 +118,11 @@ def open_retriever(settings: qa.Settings, embedder: qa.Embedder) -> qa.Retriever
 # --- actions that change the index: each shows its progress, then reruns the page with notices ---
 
 def sync_visibly(settings: qa.Settings, embedder: qa.Embedder, label: str, rebuild: bool = False,
-                 uploaded: Sequence[str] = ()) -> tuple[qa.SyncReport | None, list[Notice]]:
-    """Run `qa.sync` with its stages and embedding progress on screen, and say what it did (see
-    `describe`); never waits behind another build. The report is None when the sync could not run."""
+                 uploaded: Sequence[str] = (), previous: qa.SyncReport | None = None
+                 ) -> tuple[qa.SyncReport | None, list[Notice]]:
+    """Run `qa.sync` with its stages and embedding progress on screen, and say what it did that the `previous`
+    sync did not already say (`sync_notices`); never waits behind another build. The report is None when the
+    sync could not run."""
     with st.status(label, expanded=True) as status:
         bar = st.progress(0.0, text="Reading the corpus…")
 
@@ -116,34 +136,18 @@ def sync_visibly(settings: qa.Settings, embedder: qa.Embedder, label: str, rebui
             report = qa.sync(settings, embedder, rebuild=rebuild, progress=progress, stage=stage, wait=False)
         except BuildLockedError:
             status.update(label="Another build is running", state="error")
-            return None, [("info", BUSY)]
+            return None, [Notice("info", BUSY)]
         except qa.QAError as error:
             status.update(label="The index could not be updated", state="error")
-            return None, [("error", f"The index could not be updated: {escape_markdown(str(error))}")]
+            return None, [Notice("error", f"The index could not be updated: {escape_markdown(str(error))}")]
         status.update(label="Index updated", state="complete")
-    return report, describe(report, uploaded)
+    return report, sync_notices(report, uploaded, previous)
 
 
-def describe(report: qa.SyncReport, uploaded: Sequence[str] = ()) -> list[Notice]:
-    """What a sync did, in a reader's words; files in `uploaded` that failed are said not to be added."""
-    done = [f"{len(names)} {verb}" for names, verb in
-            ((report.added, "added"), (report.updated, "updated"), (report.removed, "removed")) if names]
-    if done:
-        notices = [("success", f"Index updated: {', '.join(done)} ({report.chunks_embedded:,} passages indexed).")]
-    else:
-        notices = [("success", "The index is up to date.")]
-    for doc_id, reason in report.failed:
-        fate = "It was not added." if doc_id in uploaded else "It was skipped; fix or remove the file."
-        notices.append(("warning", f"Could not read **{escape_markdown(doc_id)}**: "
-                                   f"{escape_markdown(reason)}. {fate}"))
-    for doc_id, original in report.duplicates:
-        notices.append(("info", f"**{escape_markdown(doc_id)}** has the same content as "
-                                f"**{escape_markdown(original)}**, so it is indexed once."))
-    return notices
-
-
-def add_uploads(files: Sequence[tuple[str, bytes]], settings: qa.Settings, embedder: qa.Embedder) -> list[Notice]:
-    """Save uploaded files into the corpus (safe names, never overwriting) and index them.
+def add_uploads(files: Sequence[tuple[str, bytes]], settings: qa.Settings, embedder: qa.Embedder,
+                previous: qa.SyncReport | None) -> list[Notice]:
+    """Save uploaded files into the corpus (safe names, never overwriting) and index them; a file of a type the
+    page cannot read is named with the supported types.
 
     A file the indexer cannot read is moved out again (to the corpus's `.removed/` folder), so a bad
     upload does not linger in the corpus.
@@ -154,11 +158,11 @@ def add_uploads(files: Sequence[tuple[str, bytes]], settings: qa.Settings, embed
         try:
             saved.append(add_bytes(name, data, settings.corpus_dir).relative_to(settings.corpus_dir).as_posix())
         except qa.QAError as error:
-            notices.append(("warning", escape_markdown(str(error))))
+            notices.append(Notice("warning", escape_markdown(str(error))))
     if not saved:
         return notices
     label = f"Adding {len(saved)} file{'s' * (len(saved) > 1)}"
-    report, outcome = sync_visibly(settings, embedder, label, uploaded=saved)
+    report, outcome = sync_visibly(settings, embedder, label, uploaded=saved, previous=previous)
     if report is not None:
         for doc_id, _ in report.failed:
             if doc_id in saved:
@@ -166,25 +170,48 @@ def add_uploads(files: Sequence[tuple[str, bytes]], settings: qa.Settings, embed
     return notices + outcome
 
 
-def remove_document(doc_id: str, settings: qa.Settings, embedder: qa.Embedder) -> list[Notice]:
-    """Move a document out of the corpus (into `.removed/`, not deleted) and drop it from the index."""
+def remove_document(doc_id: str, settings: qa.Settings, embedder: qa.Embedder,
+                    previous: qa.SyncReport | None) -> list[Notice]:
+    """Move a document out of the corpus (into `.removed/`, not deleted) and drop it from the index; the page
+    then offers to undo it (`undo_removal`)."""
     try:
-        remove_file(doc_id, settings.corpus_dir)
+        kept = remove_file(doc_id, settings.corpus_dir)
     except qa.QAError as error:
-        return [("error", escape_markdown(str(error)))]
-    return sync_visibly(settings, embedder, f"Removing {escape_markdown(doc_id)}")[1]
+        return [Notice("error", escape_markdown(str(error)))]
+    st.session_state.removed = (doc_id, str(kept))
+    return sync_visibly(settings, embedder, f"Removing {escape_markdown(doc_id)}", previous=previous)[1]
+
+
+def undo_removal(settings: qa.Settings, embedder: qa.Embedder, previous: qa.SyncReport | None) -> None:
+    """While the last removal of this session can be undone, a button that puts the file back and indexes it."""
+    removed = st.session_state.get("removed")
+    if not removed:
+        return
+    doc_id, kept = removed
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    left.caption(f"**{escape_markdown(doc_id)}** was removed (kept in the corpus's `.removed` folder).")
+    if right.button("Undo", key="undo-remove", icon=":material/undo:", help=f"Put {doc_id} back and index it"):
+        del st.session_state.removed
+        try:
+            restored = restore_file(Path(kept), doc_id, settings.corpus_dir)
+        except qa.QAError as error:
+            finish([Notice("error", escape_markdown(str(error)))])
+        notices = sync_visibly(settings, embedder, f"Restoring {escape_markdown(restored.name)}",
+                               previous=previous)[1]
+        finish([Notice("success", f"**{escape_markdown(doc_id)}** is back in the corpus."), *notices])
 
 
 def finish(notices: list[Notice]) -> None:
     """Keep the notices for the next run and rerun, so every part of the page shows the new index."""
-    st.session_state.notices = notices
+    st.session_state.notices = tempered(notices)
     st.rerun()
 
 
 # --- sidebar ---
 
 def search_options(retriever: qa.Retriever, settings: qa.Settings) -> SearchOptions:
-    """The search widgets: mode, number of passages, and filters by source and date."""
+    """The search widgets: mode, number of passages, and filters by source and date. The dates live in
+    `st.session_state.dates`, so the timeline's month picker can narrow them too."""
     st.header("Search")
     mode = st.radio("Match on", list(MODES), format_func=lambda m: MODES[m][0],
                     captions=[help_text for _, help_text in MODES.values()], key="mode")
@@ -197,18 +224,27 @@ def search_options(retriever: qa.Retriever, settings: qa.Settings) -> SearchOpti
         "Only these sources", publishers + list(titles), placeholder="All sources",
         format_func=lambda s: f"{s} (publisher)" if s in publishers else titles[s],
     )
-    described = [MODES[mode][0].lower(), f"top {k}"] + [titles.get(s, s) for s in sources]
+    described = [f"{MODES[mode][0].lower()} ({mode})", f"top {k}"] + [titles.get(s, s) for s in sources]
 
     since = until = ""
     dates = sorted(day for doc in documents if (day := parse_day(doc.date)))
+    period = (dates[0], dates[-1]) if dates else None
     if dates:
-        chosen = st.date_input("Published between", value=(dates[0], dates[-1]), min_value=dates[0],
-                               max_value=dates[-1], format="YYYY-MM-DD")
+        everything = (dates[0], dates[-1])
+        chosen = st.session_state.get("dates")
+        widest = chosen is not None and tuple(chosen) == st.session_state.get("period")
+        if not chosen or widest or not all(dates[0] <= day <= dates[-1] for day in chosen):
+            st.session_state.dates = everything  # not narrowed (so it follows the archive), or out of its range
+        st.session_state.period = everything
+        chosen = st.date_input("Published between", min_value=dates[0], max_value=dates[-1], format="YYYY-MM-DD",
+                               key="dates")
         # filter on dates only when narrowed, so undated documents are searched by default
-        if len(chosen) == 2 and tuple(chosen) != (dates[0], dates[-1]):
+        if len(chosen) == 2 and tuple(chosen) != everything:
             since, until = chosen[0].isoformat(), chosen[1].isoformat()
-            described.append(f"{since} to {until}")
-    return SearchOptions(k, mode, qa.Filters(tuple(sources), since, until), " · ".join(described))
+            described.append(f"published {since} to {until}")
+            st.button("All dates", key="all-dates", icon=":material/date_range:", type="tertiary",
+                      on_click=st.session_state.update, kwargs={"dates": everything})
+    return SearchOptions(k, mode, qa.Filters(tuple(sources), since, until), " · ".join(described), period)
 
 
 def parse_day(text: str) -> dt.date | None:
@@ -217,6 +253,22 @@ def parse_day(text: str) -> dt.date | None:
         return dt.date.fromisoformat(text[:10])
     except ValueError:
         return None
+
+
+def notebook_tools(history: History, notebook: str) -> None:
+    """Which notebook the questions are saved in (the page address carries it, so a bookmark comes back to
+    it), and a button that forgets them."""
+    st.header("Notebook")
+    name = st.text_input("Questions are saved in the notebook", value=notebook, key="notebook",
+                         help="One notebook per story keeps their questions apart; the address of the page "
+                              "names it, so bookmark it to come back.")
+    if notebook_name(name) != notebook:
+        st.query_params["notebook"] = notebook_name(name)
+        st.rerun()
+    if st.button("Clear this notebook", key="clear", icon=":material/clear_all:",
+                 help="Forget every question saved in this notebook"):
+        history.clear(notebook)
+        finish([Notice("success", f"The notebook **{escape_markdown(notebook)}** is cleared.")])
 
 
 def index_facts(retriever: qa.Retriever, settings: qa.Settings, embedder: qa.Embedder) -> None:
@@ -231,37 +283,58 @@ def index_facts(retriever: qa.Retriever, settings: qa.Settings, embedder: qa.Emb
                f"Model: {manifest.model}  \nBuilt: {built}  \nIndex: `{retriever.store.location()}`")
     if st.button("Update index", icon=":material/sync:", key="update",
                  help=f"Index files added to or changed in {settings.corpus_dir} outside this page"):
-        finish(sync_visibly(settings, embedder, "Updating the index")[1])
+        finish(sync_visibly(settings, embedder, "Updating the index", previous=retriever.store.last_report())[1])
 
 
 def document_list(retriever: qa.Retriever, settings: qa.Settings, embedder: qa.Embedder) -> None:
-    """Every indexed document with its source and size, then the corpus files the last build could not
-    index (still in the corpus folder), each with a remove button."""
+    """The indexed documents matching a search (the first DOCUMENTS_SHOWN, with file name, date, publisher),
+    then the corpus files the last build could not index; each can be removed, after a confirmation."""
     documents = retriever.documents()
     report = retriever.store.last_report() or qa.SyncReport()
     skipped = [(doc_id, f"Not indexed: {reason}") for doc_id, reason in report.failed]
     skipped += [(doc_id, f"Not indexed: same content as {original}") for doc_id, original in report.duplicates]
     skipped = [(doc_id, why) for doc_id, why in skipped if (settings.corpus_dir / doc_id).is_file()]
-    with st.expander(f"Documents ({len(documents)})"):
+    with st.expander(f"Documents ({len(documents):,})"):
+        query = st.text_input("Find a document", key="doc-search", placeholder="Title, file name or publisher")
+        found = find_documents(documents, query)
+        shown = found[:DOCUMENTS_SHOWN]
+        st.caption(f"{len(found):,} of {len(documents):,} documents match" if query else
+                   f"{len(documents):,} documents" + (f", the first {len(shown)} shown; search to find others"
+                                                      if len(shown) < len(found) else ""))
         rows = [(doc.doc_id, doc.title or doc.doc_id,
-                 f"{doc.publisher or 'Unknown publisher'} · {doc.date or 'no date'} · {doc.chunks} passages")
-                for doc in documents]
+                 f"{doc.doc_id} · {doc.date or 'no date'} · {doc.publisher or 'unknown publisher'} · "
+                 f"{doc.chunks} passages") for doc in shown]
         for doc_id, title, details in rows + [(doc_id, doc_id, why) for doc_id, why in skipped]:
             st.markdown(f'<div class="qa-title">{escape_html(title)}</div>'
                         f'<div class="qa-meta">{escape_html(details)}</div>', unsafe_allow_html=True)
-            if st.button("Remove", key=f"remove-{doc_id}", icon=":material/delete:", type="tertiary",
-                         help="Moves the file to the corpus's .removed folder and drops it from the index"):
-                finish(remove_document(doc_id, settings, embedder))
+            if st.session_state.get("confirm-remove") == doc_id:
+                confirm_removal(doc_id, title, settings, embedder, report)
+            else:
+                st.button("Remove", key=f"remove-{doc_id}", icon=":material/delete:", type="tertiary",
+                          help="Asks first; the file is moved to the corpus's .removed folder, and can be put back",
+                          on_click=st.session_state.update, kwargs={"confirm-remove": doc_id})
 
 
-def uploader(settings: qa.Settings, embedder: qa.Embedder) -> None:
-    """Add articles: store the uploaded files in the corpus and index them at once."""
+def confirm_removal(doc_id: str, title: str, settings: qa.Settings, embedder: qa.Embedder,
+                    previous: qa.SyncReport) -> None:
+    """Ask before removing a document: remove it, or keep it."""
+    st.warning(f"Remove **{escape_markdown(title)}** from the archive? You can undo it afterwards.")
+    left, right = st.columns(2)
+    if left.button("Remove", key=f"confirm-remove-{doc_id}", type="primary"):
+        del st.session_state["confirm-remove"]
+        finish(remove_document(doc_id, settings, embedder, previous))
+    right.button("Keep", key=f"keep-{doc_id}", on_click=st.session_state.pop, args=("confirm-remove", None))
+
+
+def uploader(settings: qa.Settings, embedder: qa.Embedder, previous: qa.SyncReport | None) -> None:
+    """Add articles: store the uploaded files in the corpus and index them at once. Every file is accepted here
+    and checked by `add_uploads`, so a file of another type is named in the page, never silently dropped."""
     st.header("Add articles")
     round_ = st.session_state.setdefault("upload_round", 0)  # a new key empties the uploader
-    files = st.file_uploader("Text, Markdown, HTML or PDF", type=[s.lstrip(".") for s in SUPPORTED_SUFFIXES],
-                             accept_multiple_files=True, key=f"upload-{round_}")
+    files = st.file_uploader(f"Articles ({' '.join(SUPPORTED_SUFFIXES)})", accept_multiple_files=True,
+                             key=f"upload-{round_}")
     if st.button("Add to the corpus", key="add-files", icon=":material/upload:", disabled=not files):
-        notices = add_uploads([(file.name, file.getvalue()) for file in files], settings, embedder)
+        notices = add_uploads([(file.name, file.getvalue()) for file in files], settings, embedder, previous)
         st.session_state.upload_round = round_ + 1
         finish(notices)
 
@@ -291,6 +364,8 @@ def index_problem(error: qa.QAError, settings: qa.Settings, embedder: qa.Embedde
     st.button("Refresh", key="refresh", icon=":material/refresh:")
 
 
+
+
 def examples() -> None:
     """Example questions for an empty page; a click asks it."""
     st.markdown("**Try a question**, or type your own below:")
@@ -299,11 +374,23 @@ def examples() -> None:
                   on_click=st.session_state.update, kwargs={"pending": question})
 
 
-def show_turn(number: int, turn: Turn, retriever: qa.Retriever, latest: bool) -> None:
-    """One question and its answer: the best sentence with its source first, then the passages."""
+def ask(retriever: qa.Retriever, question: str, options: SearchOptions) -> Turn:
+    """Answer the question, say what each source says (from the same ratings), and count the documents among the
+    top TIMELINE_PASSAGES passages by month."""
+    answer, candidates = retriever.ask_rated(question, k=options.k, mode=options.mode, filters=options.filters)
+    matching = retriever.search(question, k=TIMELINE_PASSAGES, mode=options.mode, filters=options.filters)
+    return Turn(answer, tuple(compare_sources(answer.question, answer.hits, candidates)),
+                coverage((hit.doc_id, hit.date) for hit in matching), options.description, bool(options.filters))
+
+
+def show_turn(number: int, turn: Turn, retriever: qa.Retriever, dates: tuple[dt.date, dt.date] | None,
+              latest: bool) -> None:
+    """One question and its answer: the best sentence with its source, what each source says, when the story
+    was covered (a chart for the latest question), then the passages."""
     with st.chat_message("user"):
-        st.markdown(f'<div class="qa-title">{escape_html(turn.answer.question)}</div>', unsafe_allow_html=True)
-        st.caption(f"Searched by {turn.how}")
+        st.markdown(f'<div class="qa-title qa-question">{escape_html(turn.answer.question)}</div>',
+                    unsafe_allow_html=True)
+        st.caption(f"Searched by {turn.search}")
     with st.chat_message("assistant"):
         answer = turn.answer
         if not answer.hits:
@@ -316,9 +403,14 @@ def show_turn(number: int, turn: Turn, retriever: qa.Retriever, latest: bool) ->
             st.markdown(f'<div class="qa-answer">{escape_html(answer.text.strip())}</div>'
                         f'<div class="qa-source">— <b>{escape_html(best.title or best.doc_id)}</b>, '
                         f'{escape_html(source_details(best))}</div>', unsafe_allow_html=True)
+            copy_citation(best)
         else:
             st.info("**The archive does not seem to answer this.** No sentence states it; the closest passages "
                     "are below. Try other words, or add articles that cover it.")
+        if turn.sources:
+            st.markdown("**What each source says**")
+            st.markdown("".join(source_line_html(line) for line in turn.sources), unsafe_allow_html=True)
+        show_timeline(turn.timeline, number, turn.answer.question, dates, latest)
         with st.expander(f"Passages ({len(answer.hits)})", expanded=latest):
             st.caption("A highlighted sentence is one the answer model rates as answering your question; the label "
                        "says how sure it is.")
@@ -326,16 +418,60 @@ def show_turn(number: int, turn: Turn, retriever: qa.Retriever, latest: bool) ->
                 show_passage(hit, f"context-{number}-{hit.rank}", retriever)
 
 
+def show_timeline(timeline: Timeline, number: int, question: str, dates: tuple[dt.date, dt.date] | None,
+                  latest: bool) -> None:
+    """When the matching documents were published: a bar chart per month with a month picker that narrows the
+    date filter and asks again (latest question only; earlier ones get one line)."""
+    undated = f"{timeline.undated:,} undated" if timeline.undated else ""
+    if not timeline.months:
+        if undated:
+            st.caption(f"When it was covered: the {undated} matching documents have no date.")
+        return
+    span = f"{timeline.months[0][0]} to {timeline.months[-1][0]}"
+    summary = f"{timeline.dated:,} matching documents dated {span}" + (f", {undated}" if undated else "")
+    if not latest:
+        st.caption(f"When it was covered: {summary}.")
+        return
+    st.markdown(f"**When it was covered** · {summary}")
+    chart = pd.DataFrame({"documents": [count for _, count in timeline.months]},
+                         index=pd.Index([month for month, _ in timeline.months], name="month"))
+    st.bar_chart(chart, y="documents", height=160)
+    if dates is not None:
+        st.selectbox("Narrow the dates to a month and ask again", [m for m, count in timeline.months if count],
+                     index=None, placeholder="Choose a month", key=f"month-{number}", on_change=narrow_to_month,
+                     args=(f"month-{number}", question, dates))
+
+
+def narrow_to_month(key: str, question: str, dates: tuple[dt.date, dt.date]) -> None:
+    """Set the sidebar's date filter to the month chosen in `key` (within the archive's dates) and ask again."""
+    first, last = month_bounds(st.session_state[key])
+    st.session_state.dates = (max(first, dates[0]), min(last, dates[1]))
+    st.session_state.pending = question
+
+
+def copy_citation(hit: qa.Hit) -> None:
+    """A *Copy citation* button: it shows the citation (`qa.export.citation`) with a copy-to-clipboard icon."""
+    with st.popover("Copy citation", icon=":material/format_quote:"):
+        st.code(citation(hit), language=None, wrap_lines=True)
+        st.caption("Copy it with the icon at the right of the box.")
+
+
 def show_passage(hit: qa.Hit, key: str, retriever: qa.Retriever) -> None:
-    """A passage card: title, source, a relevance label, the escaped text with its sentence marked."""
+    """A passage card: title, source, where the original is (a link, or its file), a relevance label, the
+    escaped text with its sentence marked, and its citation."""
     with st.container(border=True):
         st.markdown(f'<div class="qa-title">{hit.rank}. {escape_html(hit.title or hit.doc_id)}</div>'
-                    f'<div class="qa-meta">{escape_html(source_details(hit))}</div>', unsafe_allow_html=True)
+                    f'<div class="qa-meta">{escape_html(source_details(hit))}</div>'
+                    f'<div class="qa-where">{origin_html(hit)}</div>', unsafe_allow_html=True)
         label = relevance(hit)
         st.badge(label.label, color=label.color)
         st.markdown(passage_html(hit), unsafe_allow_html=True)
-        if st.button("Open in context", key=key, icon=":material/article:", type="tertiary"):
-            show_in_context(retriever, hit)
+        left, right = st.columns(2)
+        with left:
+            if st.button("Open in context", key=key, icon=":material/article:", type="tertiary"):
+                show_in_context(retriever, hit)
+        with right:
+            copy_citation(hit)
 
 
 @st.dialog("The passage in its document", width="large")
@@ -362,17 +498,16 @@ def show_in_context(retriever: qa.Retriever, hit: qa.Hit) -> None:
                 unsafe_allow_html=True)
 
 
+
+
 def session_tools(turns: list[Turn]) -> None:
-    """Download this session's questions and answers as Markdown with citations, or start afresh."""
-    left, right = st.columns(2)
-    left.download_button(
-        "Download as Markdown", answers_markdown([turn.answer for turn in turns], "Ask the articles"),
+    """Download this notebook's questions and answers as Markdown, with how each was searched and citations."""
+    st.download_button(
+        "Download as Markdown",
+        answers_markdown([turn.answer for turn in turns], "Ask the articles", [turn.search for turn in turns]),
         file_name=f"ask-the-articles-{dt.date.today().isoformat()}.md", mime="text/markdown",
         icon=":material/download:", key="download", help="Questions, answers and passages with their sources",
     )
-    if right.button("Clear questions", key="clear", icon=":material/clear_all:"):
-        st.session_state.turns = []
-        st.rerun()
 
 
 def show_notices(notices: list[Notice]) -> None:
@@ -386,7 +521,8 @@ def show_notices(notices: list[Notice]) -> None:
 st.set_page_config(page_title="Ask the articles", page_icon="📰", layout="centered")
 st.html(STYLE)
 settings = qa.Settings.from_env()
-turns: list[Turn] = st.session_state.setdefault("turns", [])
+history = History.beside(settings.index_dir)
+notebook = notebook_name(st.query_params.get("notebook"))
 
 st.title("Ask the articles")
 show_notices(st.session_state.pop("notices", []))
@@ -401,18 +537,22 @@ try:
     retriever = open_retriever(settings, embedder)
 except qa.QAError as error:
     with st.sidebar:
-        uploader(settings, embedder)
+        uploader(settings, embedder, None)
     index_problem(error, settings, embedder)
     st.stop()
 
+last_report = retriever.store.last_report()
 with st.sidebar:
     options = search_options(retriever, settings)
     st.divider()
-    uploader(settings, embedder)
+    notebook_tools(history, notebook)
+    st.divider()
+    uploader(settings, embedder, last_report)
     document_list(retriever, settings, embedder)
     st.divider()
     index_facts(retriever, settings, embedder)
 
+undo_removal(settings, embedder, last_report)
 if retriever.store.fallback:
     st.warning(f"**Answers come from an earlier copy of the index**, because the current one is damaged: "
                f"{escape_markdown(retriever.store.fallback)}. Press **Update index** to repair it from the corpus.")
@@ -429,8 +569,7 @@ problem = ""
 if question is not None:
     try:
         with st.spinner("Searching the articles…"):
-            answer = retriever.ask(question, k=options.k, mode=options.mode, filters=options.filters)
-        turns.append(Turn(answer, options.description, bool(options.filters)))
+            history.add(notebook, ask(retriever, question, options))
     except qa.QuestionError as error:
         problem = str(error)
     except Exception:  # the page's boundary: log the details for whoever runs it, show the reader a sentence
@@ -438,11 +577,13 @@ if question is not None:
         st.error("**Something went wrong while answering.** The details are in the server's log; the index "
                  "is unchanged. Try again, or rephrase the question.")
 
+turns = history.turns(notebook)
 if not turns:
     examples()
 for number, turn in enumerate(turns, start=1):
-    show_turn(number, turn, retriever, latest=number == len(turns))
+    show_turn(number, turn, retriever, options.period, latest=number == len(turns))
 if problem:
     st.warning(f"**Please rephrase:** {escape_markdown(problem)}.")
 if turns:
     session_tools(turns)
+    st.html(SCROLL_TO_LATEST % len(turns), unsafe_allow_javascript=True)

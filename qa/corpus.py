@@ -1,14 +1,17 @@
-"""Adding files to and removing them from the corpus folder, safely (no path traversal, no overwrite)."""
+"""Adding files to, removing them from and restoring them to the corpus folder, safely (no path traversal, no
+overwrite), and finding documents by name."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from qa.config import SUPPORTED_SUFFIXES
 from qa.errors import QAError
+from qa.storage import DocumentRow
 
 REMOVED_DIR = ".removed"  # hidden, so builds skip it; removed files are kept here, not deleted
 
@@ -25,7 +28,8 @@ def add_bytes(name: str, data: bytes, corpus_dir: Path) -> Path:
     """Store `data` in the corpus under a safe, unused version of `name`; return the new path."""
     target = Path(corpus_dir) / safe_name(name)
     if target.suffix not in SUPPORTED_SUFFIXES:
-        raise QAError(f"{name}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+        raise QAError(f"{name} was not added: files of this type cannot be read; "
+                      f"the supported types are {', '.join(SUPPORTED_SUFFIXES)}")
     Path(corpus_dir).mkdir(parents=True, exist_ok=True)
     target = _unused(target)
     tmp = target.with_name(f".{target.name}.part")
@@ -58,6 +62,29 @@ def remove_file(doc_id: str, corpus_dir: Path) -> Path:
     target.parent.mkdir(exist_ok=True)
     shutil.move(source, target)
     return target
+
+
+def restore_file(kept: Path, doc_id: str, corpus_dir: Path) -> Path:
+    """Put a file `remove_file` kept in `.removed/` back at `doc_id` in the corpus (or an unused name beside it,
+    if a new file took that name since); return where it went. This is the page's *undo* of a removal."""
+    corpus_dir = Path(corpus_dir).resolve()
+    kept = Path(kept).resolve()
+    if kept.parent != corpus_dir / REMOVED_DIR or not kept.is_file():
+        raise QAError(f"{kept.name}: no such removed file in {corpus_dir / REMOVED_DIR}")
+    target = (corpus_dir / doc_id).resolve()
+    if corpus_dir not in target.parents:
+        raise QAError(f"{doc_id}: not a place inside {corpus_dir}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target = _unused(target)
+    shutil.move(kept, target)
+    return target
+
+
+def find_documents(documents: Sequence[DocumentRow], query: str) -> list[DocumentRow]:
+    """The documents whose title, file name or publisher holds every word of `query` (any case); all for ""."""
+    words = query.lower().split()
+    return [doc for doc in documents
+            if all(word in f"{doc.title} {doc.doc_id} {doc.publisher}".lower() for word in words)]
 
 
 def _unused(target: Path) -> Path:

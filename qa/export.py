@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from qa.answer import NO_ANSWER_THRESHOLD, STRONG_ANSWER_THRESHOLD
 from qa.records import Answer, Hit, PageSpan, Sentence
+from qa.sources import SourceLine
 
 
 class Relevance(NamedTuple):
@@ -66,6 +67,34 @@ def citation_parts(hit: Hit) -> tuple[str, str]:
 def citation(hit: Hit) -> str:
     """Plain text: "Title — Publisher, Author, date, page N, URL or file" (see `citation_parts`)."""
     return "".join(citation_parts(hit))
+
+
+def safe_url(url: str) -> str:
+    """`url` if it is a plain http(s) address, else "": a link made from corpus metadata must never run script
+    (a `javascript:` address) or break out of its attribute."""
+    return url if re.fullmatch(r"https?://[^\s\"'<>]+", url, flags=re.IGNORECASE) else ""
+
+
+def origin_html(hit: Hit) -> str:
+    """Where a passage comes from, as escaped HTML: a link to its original URL when known, else its file name."""
+    url = safe_url(hit.url)
+    if url:
+        return (f'<a class="qa-link" href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">'
+                f"{escape_html(url)}</a>")
+    return f"File: {escape_html(hit.doc_id)}"
+
+
+def source_line_html(line: SourceLine) -> str:
+    """One line of "what each source says": the sentence (quotes balanced) and whose it is; a weak line (the
+    document comes close but states no answer) is marked so."""
+    hit = line.hit
+    title = escape_html(hit.title or hit.doc_id)
+    if url := safe_url(hit.url):
+        title = f'<a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">{title}</a>'
+    details = ", ".join(part for part in (hit.publisher, hit.date or "no date") if part)
+    weak = ' <span class="qa-weak-label">(comes close, states no answer)</span>' if line.weak else ""
+    return (f'<div class="qa-says{" qa-weak" if line.weak else ""}">{escape_html(line.sentence)}'
+            f'<div class="qa-source">— <b>{title}</b>, {escape_html(details)}{weak}</div></div>')
 
 
 def escape_html(text: str) -> str:

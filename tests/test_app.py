@@ -14,6 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from qa import Embedder, Settings, sync
+from qa.export import answers_markdown
+from qa.history import History
 from qa.store import build_lock
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -27,15 +29,18 @@ LIGHTHOUSE = (
 
 
 @pytest.fixture
-def open_page(monkeypatch: pytest.MonkeyPatch):
-    """Open the page on the index of `settings`, the way a deployment configures it: by env vars."""
+def open_page(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
+    """Open the page on the index of `settings`, the way a deployment configures it: by env vars, in a notebook
+    of the test's name unless told another."""
 
-    def open_(settings: Settings) -> AppTest:
+    def open_(settings: Settings, notebook: str = request.node.name) -> AppTest:
         monkeypatch.setenv("QA_CORPUS_DIR", str(settings.corpus_dir))
         monkeypatch.setenv("QA_INDEX_DIR", str(settings.index_dir))
         monkeypatch.delenv("QA_MODEL", raising=False)
         monkeypatch.setenv("QA_BACKEND", settings.backend)
-        page = AppTest.from_file(str(APP), default_timeout=120).run()
+        page = AppTest.from_file(str(APP), default_timeout=120)
+        page.query_params["notebook"] = notebook  # each test its own saved history, as ?notebook=... in a browser
+        page.run()
         assert not page.exception, page.exception
         return page
 
@@ -200,18 +205,58 @@ def test_unreadable_upload_is_reported_and_not_kept(built_settings: Settings, op
     page.file_uploader[0].set_value(("broken.pdf", b"%PDF-1.4 not really a pdf", "application/pdf")).run()
     page.button(key="add-files").click().run()
     assert any("Could not read" in warning.value and "not added" in warning.value for warning in page.warning)
+    assert not page.success  # no "up to date" beside the failure
     assert not (built_settings.corpus_dir / "broken.pdf").exists()
 
 
-def test_remove_drops_the_document_from_corpus_and_index(built_settings: Settings, open_page) -> None:
+def test_unsupported_upload_names_the_file_and_the_supported_types(built_settings: Settings, open_page) -> None:
+    page = open_page(built_settings)
+    page.file_uploader[0].set_value([("budget.xlsx", b"PK\x03\x04 a spreadsheet", "application/vnd.ms-excel"),
+                                     ("../Harbour notes.txt", LIGHTHOUSE.encode(), "text/plain")]).run()
+    page.button(key="add-files").click().run()
+    assert not page.exception
+    refused = [warning.value for warning in page.warning if "budget.xlsx" in warning.value]
+    assert len(refused) == 1 and "was not added" in refused[0] and ".txt" in refused[0] and ".pdf" in refused[0]
+    assert not page.success and any("1 added" in info.value for info in page.info)  # said, but not as a success
+    assert not (built_settings.corpus_dir / "budget.xlsx").exists()
+    assert (built_settings.corpus_dir / "Harbour-notes.txt").is_file()
+
+
+def test_a_broken_file_in_the_folder_is_reported_once(built_settings: Settings, open_page) -> None:
+    (built_settings.corpus_dir / "scan.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    page = open_page(built_settings)
+    page.button(key="update").click().run()
+    assert [warning.value for warning in page.warning if "scan.pdf" in warning.value] and not page.success
+    page.button(key="update").click().run()
+    assert not [warning.value for warning in page.warning if "scan.pdf" in warning.value]
+    assert any("up to date" in success.value for success in page.success)
+    assert "Not indexed:" in "\n".join(element.value for element in page.sidebar.markdown)  # still listed
+
+
+def test_remove_asks_first_and_can_be_undone(built_settings: Settings, open_page) -> None:
     doc_id = "trackpersia-2021-11-20-drones-iran-proxies.txt"
     page = open_page(built_settings)
     page.button(key=f"remove-{doc_id}").click().run()
+    assert (built_settings.corpus_dir / doc_id).is_file()  # nothing is removed before the reader confirms
+    assert any("Remove **" in warning.value and "undo" in warning.value for warning in page.warning)
+    page.button(key=f"keep-{doc_id}").click().run()
+    assert f"confirm-remove-{doc_id}" not in [button.key for button in page.button]
+
+    page.button(key=f"remove-{doc_id}").click().run()
+    page.button(key=f"confirm-remove-{doc_id}").click().run()
     assert not page.exception
     assert any("1 removed" in success.value for success in page.success)
     assert not (built_settings.corpus_dir / doc_id).exists()
     assert f"remove-{doc_id}" not in [button.key for button in page.button]
-    assert not any("Track Persia" in source for source in passage_sources(ask(page, SEED_QUESTION)))
+    assert "Track Persia (publisher)" not in page.multiselect[0].options
+
+    page.button(key="undo-remove").click().run()
+    assert not page.exception
+    assert (built_settings.corpus_dir / doc_id).is_file()
+    assert any("is back in the corpus" in success.value for success in page.success)
+    assert any("1 added" in success.value for success in page.success)
+    assert "Track Persia (publisher)" in page.multiselect[0].options
+    assert "undo-remove" not in [button.key for button in page.button]  # undone once
 
 
 def test_a_build_from_the_command_line_is_picked_up_without_restart(built_settings: Settings,
@@ -246,3 +291,59 @@ def test_the_page_uses_the_configured_backend(fresh_settings: Settings, open_pag
     page = ask(open_page(settings), SEED_QUESTION)
     assert not page.error, [error.value for error in page.error]
     assert any("Kataeb Sayyid al-Shuhada is the key suspect" in sentence for sentence in marked(page))
+
+
+def source_lines(page: AppTest) -> list[tuple[str, str, str]]:
+    """(sentence, title, publisher and date) of each line of "what each source says"."""
+    return re.findall(r'<div class="qa-says[^"]*">(.*?)<div class="qa-source">— <b>(.*?)</b>, (.*?)</div>',
+                      main_html(page), flags=re.S)
+
+
+def test_what_each_source_says_gives_one_line_per_document(seed_settings: Settings, open_page) -> None:
+    page = open_page(seed_settings)
+    page.slider(key="k").set_value(10).run()
+    lines = source_lines(ask(page, SEED_QUESTION))
+    assert len(lines) == 2
+    assert {details.split(",")[0] for _, _, details in lines} == {"Middle East Eye", "Track Persia"}
+    eye = next(line for line in lines if line[2].startswith("Middle East Eye"))
+    assert "Kataeb Sayyid al-Shuhada is the key suspect" in eye[0] and "2021-11-28" in eye[2]
+    assert all(sentence.count("&quot;") % 2 == 0 for sentence, _, _ in lines)  # quotes balanced
+
+
+def test_history_survives_a_new_session_and_can_be_cleared(seed_settings: Settings, open_page) -> None:
+    ask(open_page(seed_settings, "kadhimi"), SEED_QUESTION)
+    reloaded = open_page(seed_settings, "kadhimi")  # a reload: a new session on the same index and notebook
+    assert SEED_QUESTION in main_html(reloaded) and marked(reloaded)
+    assert SEED_QUESTION not in main_html(open_page(seed_settings, "another story"))
+    reloaded.button(key="clear").click().run()
+    assert SEED_QUESTION not in main_html(reloaded)
+    assert SEED_QUESTION not in main_html(open_page(seed_settings, "kadhimi"))
+
+
+def test_the_search_is_saved_with_its_mode_and_filters_for_the_export(seed_settings: Settings, open_page) -> None:
+    page = open_page(seed_settings, "export")
+    page.radio(key="mode").set_value("bm25").run()
+    page.slider(key="k").set_value(3).run()
+    page.multiselect[0].select("Track Persia").run()
+    ask(page, SEED_QUESTION)
+    assert any("exact words (bm25) · top 3 · Track Persia" in caption.value for caption in page.caption)
+    turns = History.beside(seed_settings.index_dir).turns("export")
+    report = answers_markdown([turn.answer for turn in turns], "Ask the articles", [turn.search for turn in turns])
+    assert "*Searched by exact words (bm25) · top 3 · Track Persia*" in report
+
+
+def test_the_timeline_counts_documents_by_month_and_narrows_the_dates(built_settings: Settings, embedder: Embedder,
+                                                                     open_page) -> None:
+    (built_settings.corpus_dir / "harbour.txt").write_text(LIGHTHOUSE)  # December, the seed articles November
+    sync(built_settings, embedder)
+    page = ask(open_page(built_settings), SEED_QUESTION)
+    assert page.get("vega_lite_chart")
+    assert any("3 matching documents dated 2021-11 to 2021-12" in element.value for element in page.markdown)
+    months = page.selectbox(key="month-1")
+    assert months.options == ["2021-11", "2021-12"]
+    months.set_value("2021-11").run()
+    assert not page.exception
+    assert page.date_input[0].value == (date(2021, 11, 20), date(2021, 11, 30))  # from the first article on
+    assert any("published 2021-11-20 to 2021-11-30" in caption.value for caption in page.caption)
+    assert any("2 matching documents dated 2021-11 to 2021-11" in element.value for element in page.markdown)
+    assert not any("Elmsby" in source for source in passage_sources(page))
