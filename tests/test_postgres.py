@@ -111,11 +111,13 @@ def test_postgres_incremental_sync_and_remove_keep_bm25_exact(pg_url: str, fresh
     settings = replace(fresh_settings, store=pg_url)
     sync(settings, embedder)
     added = settings.corpus_dir / "mosul.txt"
-    added.write_text("Crews in Mosul rebuilt the al-Nuri mosque and its leaning minaret after the war.")
+    added.write_text("---\nurl: https://www.example.org/mosul-minaret\n---\n"
+                     "Crews in Mosul rebuilt the al-Nuri mosque and its leaning minaret after the war.")
     report = sync(settings, embedder)
     assert report.added == ["mosul.txt"] and len(report.unchanged) == 2 and report.chunks_embedded == 1
     postgres = Retriever.open(pg_url, embedder)
-    assert postgres.search("al-Nuri minaret", k=1)[0].doc_id == "mosul.txt"
+    hit = postgres.search("al-Nuri minaret", k=1)[0]
+    assert (hit.doc_id, hit.url) == ("mosul.txt", "https://www.example.org/mosul-minaret")
 
     removed = sorted(settings.corpus_dir.glob("trackpersia*"))[0]
     removed.unlink()
@@ -158,7 +160,8 @@ def test_parallel_ingest_writes_the_same_index_as_one_process(pg_url: str, fresh
                  "--workers", "2"]) == 1  # an index folder is written by one process: a clear error, no traceback
 
 
-def test_postgres_refuses_an_index_of_another_model(pg_url: str, fresh_settings: Settings, embedder: Embedder) -> None:
+def test_postgres_refuses_an_index_of_another_model_or_format(pg_url: str, fresh_settings: Settings,
+                                                               embedder: Embedder) -> None:
     settings = replace(fresh_settings, store=pg_url)
     with pytest.raises(IndexNotFoundError, match="build it with"):
         Retriever.open(pg_url, embedder)
@@ -172,6 +175,10 @@ def test_postgres_refuses_an_index_of_another_model(pg_url: str, fresh_settings:
     report = sync(settings, embedder, rebuild=True)
     assert report.rebuilt and len(report.added) == 2
     assert Retriever.open(pg_url, embedder).search(SEED_QUESTION, k=1)
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # format 1 kept no URLs
+        conn.execute("UPDATE qa_manifest SET format_version = 1")
+    with pytest.raises(IndexMismatchError, match="format 1.*--rebuild"):
+        sync(settings, embedder)
 
 
 def add_fillers(corpus: Path, count: int) -> None:
