@@ -68,14 +68,12 @@ STYLE = """<style>
 # bottom, which left the answer above the screen, under its passages. The script runs once per new answer (its
 # text names the answer), and retries for a moment while charts and passages render below it.
 SCROLL_TO_LATEST = """<script>
-const questions = () => document.querySelectorAll(".qa-question");
-let tries = 0;
-(function show() {
-  const all = questions();
-  if (all.length) all[all.length - 1].scrollIntoView({block: "start"});
-  if (++tries < 12) setTimeout(show, 150);
-})();
-</script><!-- answer %d -->"""
+(function show(answer, tries) {
+  const question = document.querySelectorAll(".qa-question")[answer - 1];
+  if (question) question.scrollIntoView({block: "start"});
+  if (tries < 12) setTimeout(() => show(answer, tries + 1), 150);
+})(%d, 0);
+</script>"""
 
 
 class SearchOptions(NamedTuple):
@@ -453,7 +451,7 @@ def copy_citation(hit: qa.Hit) -> None:
     """A *Copy citation* button: it shows the citation (`qa.export.citation`) with a copy-to-clipboard icon."""
     with st.popover("Copy citation", icon=":material/format_quote:"):
         st.code(citation(hit), language=None, wrap_lines=True)
-        st.caption("Copy it with the icon at the right of the box.")
+        st.caption("Copy it with the icon at the top right of the box.")
 
 
 def show_passage(hit: qa.Hit, key: str, retriever: qa.Retriever) -> None:

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,18 @@ SEED_QUESTION = "who was suspected of the Kadhimi attack"
 HOSTILE = ('---\ntitle: "<script>window.injected = 1</script> Harbour notes"\npublisher: Elmsby Gazette\n'
            'date: 2021-12-01\n---\nThe lighthouse at Port Elmsby was painted bright green '
            '<img src=x onerror="window.injected = 2"> by volunteers in December.\n')
+FOLLOW_UP = "kadhimi-follow-up.txt"
+FOLLOW_UP_URL = "https://news.example.org/2022/01/kadhimi-drone-attack-follow-up"
+FOLLOW_UP_TEXT = ("---\ntitle: Two months on, no one charged for the Kadhimi drone attack\npublisher: Baghdad Courier\n"
+                  f"author: N. Hassan\ndate: 2022-01-15\nurl: {FOLLOW_UP_URL}\n---\n"
+                  "Two months after the drone attack on Prime Minister Mustafa al-Kadhimi's residence, no one has been "
+                  "charged. Investigators now believe Kataeb Hezbollah was behind the strike on the residence, though "
+                  "the group denied it.\n")
+INQUIRY_TEXT = ("---\ntitle: Kadhimi inquiry reports\npublisher: Tigris Times\ndate: 2021-12-10\n"
+                "url: https://tigris.example.net/kadhimi-inquiry\n---\n"
+                "The committee investigating the attack on Kadhimi's house said the drones were launched from east of "
+                "Baghdad. It named no suspect.\n")
+DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
 WAIT_MS = 120_000  # the first question loads the model in the server: generous, and only an upper bound
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed "
@@ -59,23 +72,14 @@ def wait_until_healthy(url: str, server: subprocess.Popen, log: Path, seconds: f
     pytest.fail(f"streamlit did not start within {seconds} s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
-    """The real page on a free local port, over a fresh index; stopped (and waited for) at the end."""
-    root = tmp_path_factory.mktemp("browser")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for article in (REPO / "corpus").glob("*.txt"):
-        (corpus / article.name).write_bytes(article.read_bytes())
-    (corpus / "harbour.txt").write_text(HOSTILE)
-    settings = Settings(corpus_dir=corpus, index_dir=root / "index")
-    sync(settings, embedder)
-
+@contextmanager
+def streamlit_server(settings: Settings, log: Path) -> Iterator[str]:
+    """The real page (`streamlit run app.py`) on a free local port over the index of `settings`; stopped (and
+    waited for) at the end."""
     port = free_port()
-    env = {**os.environ, "QA_CORPUS_DIR": str(corpus), "QA_INDEX_DIR": str(settings.index_dir),
+    env = {**os.environ, "QA_CORPUS_DIR": str(settings.corpus_dir), "QA_INDEX_DIR": str(settings.index_dir),
            "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     env.pop("QA_MODEL", None)
-    log = root / "streamlit.log"
     with open(log, "w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.address", "127.0.0.1",
@@ -97,6 +101,24 @@ def server(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iter
 
 
 @pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
+    """The page over a fresh index of the bundled corpus, one hostile document and two dated follow-ups with
+    their original addresses."""
+    root = tmp_path_factory.mktemp("browser")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for article in (REPO / "corpus").glob("*.txt"):
+        (corpus / article.name).write_bytes(article.read_bytes())
+    (corpus / "harbour.txt").write_text(HOSTILE)
+    (corpus / FOLLOW_UP).write_text(FOLLOW_UP_TEXT)
+    (corpus / "kadhimi-inquiry.txt").write_text(INQUIRY_TEXT)
+    settings = Settings(corpus_dir=corpus, index_dir=root / "index")
+    sync(settings, embedder)
+    with streamlit_server(settings, root / "streamlit.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def browser(server: str) -> Iterator[object]:
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
@@ -106,44 +128,135 @@ def browser(server: str) -> Iterator[object]:
             chromium.close()
 
 
-def ask(page: object, question: str) -> None:
+def ask(page: object, question: str) -> object:
+    """Ask in the chat box and wait for the answer of this question: the last turn's answer (or its notice)."""
     box = page.get_by_placeholder("Ask a question about the articles")
     box.wait_for(timeout=WAIT_MS)
+    before = page.locator(".qa-question").count()
     box.fill(question)
     box.press("Enter")
+    sync_api.expect(page.locator(".qa-question")).to_have_count(before + 1, timeout=WAIT_MS)
+    sync_api.expect(page.locator(".qa-question").last).to_have_text(question)
+    page.wait_for_timeout(2500)  # the page settles: charts drawn, the view moved to the new answer
+    return page.locator('[data-testid="stChatMessage"]').last
+
+
+def assert_in_view(element: object, viewport: dict) -> None:
+    """The element's whole box lies inside the window, without scrolling."""
+    box = element.bounding_box()
+    assert box is not None, "the element is not laid out"
+    assert 0 <= box["y"] and box["y"] + box["height"] <= viewport["height"], (box, viewport)
+    assert 0 <= box["x"] and box["x"] + box["width"] <= viewport["width"], (box, viewport)
+
+
+def open_notebook(browser: object, server: str, notebook: str, viewport: dict = DESKTOP) -> object:
+    """A new tab (clipboard allowed) on the page with its questions saved in `notebook`."""
+    context = browser.new_context(viewport=viewport, permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(f"{server}/?notebook={notebook}")
+    return page
 
 
 def test_seed_question_in_a_real_browser(server: str, browser: object) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(server)
-    ask(page, SEED_QUESTION)
-    answer = page.locator(".qa-answer")
-    answer.wait_for(timeout=WAIT_MS)
-    sync_api.expect(answer.first).to_contain_text("Kataeb Sayyid al-Shuhada is the key suspect")
+    page = open_notebook(browser, server, "seed")
+    ask(page, "how many drones targeted Kadhimi's residence")
+    turn = ask(page, SEED_QUESTION)  # the second answer, below the first one's passages, is brought into view
+    answer = turn.locator(".qa-answer")
+    sync_api.expect(answer).to_contain_text("Kataeb Sayyid al-Shuhada is the key suspect")
+    assert_in_view(answer, DESKTOP)
     sync_api.expect(page.locator("mark").filter(has_text="Kataeb Sayyid al-Shuhada").first).to_be_visible()
-    sync_api.expect(page.locator(".qa-source")).to_contain_text("Middle East Eye")
-    page.locator("h1").scroll_into_view_if_needed()
+    sync_api.expect(turn.locator(".qa-source").first).to_contain_text("Middle East Eye")
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=OUTPUT / "browser-answer.png")
 
-    page.get_by_role("button", name="Open in context").first.click()
+    page.get_by_role("button", name="Open in context").last.click()
     dialog = page.get_by_role("dialog")
     sync_api.expect(dialog.locator("mark#qa-passage")).to_be_visible(timeout=WAIT_MS)
-    sync_api.expect(dialog).to_contain_text("At the time, no one really noticed.")
     page.screenshot(path=OUTPUT / "browser-context.png")
     page.close()
 
 
 def test_hostile_document_is_shown_as_text_at_phone_width(server: str, browser: object) -> None:
-    page = browser.new_page(viewport={"width": 390, "height": 844})
-    page.goto(server)
-    ask(page, "what colour was the lighthouse painted")
-    passage = page.locator(".qa-text").filter(has_text="painted bright green").first
-    passage.wait_for(timeout=WAIT_MS)
+    page = open_notebook(browser, server, "hostile", PHONE)
+    ask(page, "how many drones were used in the attack")
+    turn = ask(page, "what colour was the lighthouse painted")
+    passage = turn.locator(".qa-text").filter(has_text="painted bright green").first
     sync_api.expect(passage).to_contain_text('<img src=x onerror="window.injected = 2">')
-    sync_api.expect(page.locator(".qa-answer")).to_contain_text("painted bright green")
-    sync_api.expect(page.locator(".qa-source")).to_contain_text("<script>window.injected = 1</script> Harbour notes")
+    answer = turn.locator(".qa-answer")
+    sync_api.expect(answer).to_contain_text("painted bright green")
+    assert_in_view(answer, PHONE)
+    sync_api.expect(turn.locator(".qa-source").first).to_contain_text(
+        "<script>window.injected = 1</script> Harbour notes")
     assert page.evaluate("window.injected") is None  # no corpus markup ran
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=OUTPUT / "browser-phone.png")
+    page.close()
+
+
+def test_sources_timeline_link_citation_export_and_history(server: str, browser: object) -> None:
+    page = open_notebook(browser, server, "story")
+    turn = ask(page, SEED_QUESTION)
+    lines = turn.locator(".qa-says")
+    assert lines.count() >= 2  # what each source says: one line per document
+    sync_api.expect(lines.filter(has_text="Kataeb Sayyid al-Shuhada is the key suspect").first).to_contain_text(
+        "Middle East Eye, 2021-11-28")
+
+    sync_api.expect(turn.locator('[data-testid="stVegaLiteChart"]')).to_be_visible()
+    sync_api.expect(turn).to_contain_text("matching documents dated 2021-11 to 2022-01")
+    months = turn.get_by_role("combobox", name="Narrow the dates to a month and ask again")
+    months.click()
+    page.keyboard.type("2022-01")
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator(".qa-question")).to_have_count(2, timeout=WAIT_MS)
+    asked = page.locator('[data-testid="stChatMessage"]').nth(-2)
+    sync_api.expect(asked).to_contain_text("published 2022-01-01 to 2022-01-15", timeout=WAIT_MS)
+    page.wait_for_timeout(2500)
+    narrowed = page.locator('[data-testid="stChatMessage"]').last
+    sync_api.expect(narrowed.locator(".qa-source").first).to_contain_text("Baghdad Courier")  # the answer's source
+    assert_in_view(narrowed.locator(".qa-answer"), DESKTOP)
+    sync_api.expect(narrowed.locator(".qa-says").first).to_contain_text("Baghdad Courier, 2022-01-15")
+
+    link = page.locator("a.qa-link", has_text=FOLLOW_UP_URL).last
+    assert link.get_attribute("href") == FOLLOW_UP_URL
+    with page.context.expect_page() as opened:  # the link opens the original in a new tab
+        link.click()
+    assert opened.value.url == FOLLOW_UP_URL or opened.value.url.startswith("chrome-error://")
+    opened.value.close()
+
+    page.get_by_role("button", name="Copy citation").last.click()
+    shown = page.locator('[data-testid="stPopoverBody"] code').last
+    sync_api.expect(shown).to_contain_text("Two months on, no one charged for the Kadhimi drone attack — Baghdad Courier, "
+                                           f"N. Hassan, 2022-01-15, {FOLLOW_UP_URL}")
+    shown.hover()
+    page.locator('[data-testid="stPopoverBody"]').get_by_role("button", name="Copy to clipboard").last.click()
+    assert FOLLOW_UP_URL in page.evaluate("navigator.clipboard.readText()")
+    page.keyboard.press("Escape")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download as Markdown").click()
+    report = Path(download.value.path()).read_text()
+    assert "*Searched by words and meaning (hybrid) · top 5 · published 2022-01-01 to 2022-01-15*" in report
+    assert FOLLOW_UP_URL in report
+
+    page.reload()
+    sync_api.expect(page.locator(".qa-question")).to_have_count(2, timeout=WAIT_MS)
+    sync_api.expect(page.locator(".qa-question").first).to_have_text(SEED_QUESTION)
+    page.close()
+
+
+def test_remove_a_document_and_undo_it(server: str, browser: object) -> None:
+    page = open_notebook(browser, server, "remove")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Documents (").click()
+    sidebar.get_by_placeholder("Title, file name or publisher").fill("inquiry")
+    sidebar.get_by_placeholder("Title, file name or publisher").press("Enter")
+    sync_api.expect(sidebar).to_contain_text("1 of 5 documents match", timeout=WAIT_MS)
+    sidebar.get_by_role("button", name="Remove").click()
+    sync_api.expect(sidebar).to_contain_text("Remove Kadhimi inquiry reports from the archive?", timeout=WAIT_MS)
+    sidebar.get_by_role("button", name="Remove").click()
+    sync_api.expect(page.get_by_text("Index updated: 1 removed")).to_be_visible(timeout=WAIT_MS)
+    sync_api.expect(page.get_by_text("Documents (4)")).to_be_visible()
+    page.get_by_role("button", name="Undo").click()
+    sync_api.expect(page.get_by_text("is back in the corpus")).to_be_visible(timeout=WAIT_MS)
+    sync_api.expect(page.get_by_text("Documents (5)")).to_be_visible()
     page.close()
