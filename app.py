@@ -423,7 +423,7 @@ def show_timeline(timeline: Timeline, number: int, question: str, dates: tuple[d
     undated = f"{timeline.undated:,} undated" if timeline.undated else ""
     if not timeline.months:
         if undated:
-            st.caption(f"When it was covered: the {undated} matching documents have no date.")
+            st.caption(f"When it was covered: none of the {timeline.undated:,} matching documents states a date.")
         return
     span = f"{timeline.months[0][0]} to {timeline.months[-1][0]}"
     summary = f"{timeline.dated:,} matching documents dated {span}" + (f", {undated}" if undated else "")

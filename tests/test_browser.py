@@ -8,6 +8,7 @@ Screenshots go to test-output/ (gitignored) so a person can look at what the tes
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -225,8 +226,9 @@ def test_sources_timeline_link_citation_export_and_history(server: str, browser:
 
     page.get_by_role("button", name="Copy citation").last.click()
     shown = page.locator('[data-testid="stPopoverBody"] code').last
-    sync_api.expect(shown).to_contain_text("Two months on, no one charged for the Kadhimi drone attack — Baghdad Courier, "
-                                           f"N. Hassan, 2022-01-15, {FOLLOW_UP_URL}")
+    sync_api.expect(shown).to_contain_text(
+        f"Two months on, no one charged for the Kadhimi drone attack — Baghdad Courier, N. Hassan, 2022-01-15, "
+        f"{FOLLOW_UP_URL}")
     shown.hover()
     page.locator('[data-testid="stPopoverBody"]').get_by_role("button", name="Copy to clipboard").last.click()
     assert FOLLOW_UP_URL in page.evaluate("navigator.clipboard.readText()")
@@ -259,4 +261,59 @@ def test_remove_a_document_and_undo_it(server: str, browser: object) -> None:
     page.get_by_role("button", name="Undo").click()
     sync_api.expect(page.get_by_text("is back in the corpus")).to_be_visible(timeout=WAIT_MS)
     sync_api.expect(page.get_by_text("Documents (5)")).to_be_visible()
+    page.close()
+
+
+# --- the BBC News archive: 2,225 articles as files, as a reporter's folder would hold them ---
+
+BBC_NEWS = os.environ.get("QA_BBC_NEWS", "")  # a bbc-news folder with corpus.jsonl and queries.jsonl
+BBC_QUESTION = "bbcp-001"  # who vowed to stop the Glazer takeover of Manchester United (business-224 answers it)
+
+
+@pytest.fixture(scope="module")
+def bbc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The page over the BBC News archive: the articles written as .txt files by scripts/bbc_to_files.py and
+    added with `python -m qa add`, as a user would; only when QA_BBC_NEWS names the set (it is large, and not
+    part of this repository). Build and first-answer times go to test-output/bbc-timings.txt."""
+    if not BBC_NEWS:
+        pytest.skip("set QA_BBC_NEWS to a bbc-news folder (corpus.jsonl, queries.jsonl) to test the page on it")
+    root = tmp_path_factory.mktemp("bbc")
+    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, str(REPO / "scripts" / "bbc_to_files.py"), str(Path(BBC_NEWS) / "corpus.jsonl"),
+                    str(root / "files")], check=True, env=env, capture_output=True)
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "qa", "add", str(root / "files"), "--corpus", str(settings.corpus_dir),
+                    "--index", str(settings.index_dir)], check=True, env=env, cwd=REPO, capture_output=True)
+    OUTPUT.mkdir(exist_ok=True)
+    (OUTPUT / "bbc-timings.txt").write_text(f"build of {len(list((root / 'files').iterdir()))} articles: "
+                                           f"{time.monotonic() - started:.0f} s\n")
+    with streamlit_server(settings, root / "streamlit.log") as url:
+        yield url
+
+
+def bbc_question(question_id: str) -> str:
+    with open(Path(BBC_NEWS) / "queries.jsonl", encoding="utf-8") as queries:
+        return next(record["text"] for line in queries if (record := json.loads(line))["_id"] == question_id)
+
+
+@pytest.mark.parametrize("viewport, name", [(DESKTOP, "desktop"), (PHONE, "phone")])
+def test_the_bbc_archive_answers_in_view_with_each_source(bbc_server: str, browser: object, viewport: dict,
+                                                         name: str) -> None:
+    page = open_notebook(browser, bbc_server, f"bbc-{name}", viewport)
+    started = time.monotonic()
+    ask(page, "Which club did Malcolm Glazer try to take over?")
+    seconds = time.monotonic() - started
+    turn = ask(page, bbc_question(BBC_QUESTION))
+    answer = turn.locator(".qa-answer")
+    sync_api.expect(answer).to_contain_text("Tony Lloyd")
+    assert_in_view(answer, viewport)
+    lines = turn.locator(".qa-says")
+    assert lines.count() >= 2  # several articles, one line each
+    sync_api.expect(lines.first).to_contain_text("BBC News")
+    sync_api.expect(turn).to_contain_text("matching documents states a date")  # the set has none: none made up
+    with open(OUTPUT / "bbc-timings.txt", "a") as timings:
+        timings.write(f"{name}: first question answered and shown in {seconds:.1f} s "
+                      "(2.5 s of it the test waiting for the page to settle)\n")
+    page.screenshot(path=OUTPUT / f"bbc-{name}.png")
     page.close()

@@ -94,8 +94,8 @@ def test_markdown_report_cites_the_answer_and_every_passage() -> None:
 def test_markdown_report_records_how_each_question_was_searched() -> None:
     hit = make_hit("Kataeb Sayyid al-Shuhada is the key suspect.", (0, 44, STRONG_ANSWER_THRESHOLD))
     answers = [Answer(SEED_QUESTION, (hit,), hit, True), Answer("nothing", ())]
-    report = answers_markdown(answers, searches=["exact words (bm25) · top 3 · Track Persia · 2021-11-01 to 2021-11-30",
-                                                 "meaning (dense) · top 5"])
+    searches = ["exact words (bm25) · top 3 · Track Persia · 2021-11-01 to 2021-11-30", "meaning (dense) · top 5"]
+    report = answers_markdown(answers, searches=searches)
     first, second = report.split("## 2. nothing")
     assert "*Searched by exact words (bm25) · top 3 · Track Persia · 2021-11-01 to 2021-11-30*" in first
     assert "*Searched by meaning (dense) · top 5*" in second
