@@ -347,3 +347,12 @@ def test_the_timeline_counts_documents_by_month_and_narrows_the_dates(built_sett
     assert any("published 2021-11-20 to 2021-11-30" in caption.value for caption in page.caption)
     assert any("2 matching documents dated 2021-11 to 2021-11" in element.value for element in page.markdown)
     assert not any("Elmsby" in source for source in passage_sources(page))
+
+
+def test_the_document_list_is_searched_by_title_file_name_or_publisher(seed_settings: Settings, open_page) -> None:
+    page = open_page(seed_settings)
+    page.text_input(key="doc-search").input("persia").run()
+    sidebar = "\n".join(element.value for element in page.sidebar.markdown)
+    assert "trackpersia-2021-11-20-drones-iran-proxies.txt · 2021-11-20 · Track Persia" in sidebar
+    assert "middleeasteye" not in sidebar
+    assert any("1 of 2 documents match" in caption.value for caption in page.sidebar.caption)

@@ -1,0 +1,60 @@
+"""qa.corpus: files removed are kept and can be put back; documents are found by title, file name or publisher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.corpus import REMOVED_DIR, add_bytes, find_documents, remove_file, restore_file
+from qa.errors import QAError
+from qa.storage import DocumentRow
+
+
+def row(doc_id: str, title: str, publisher: str) -> DocumentRow:
+    return DocumentRow(doc_id, doc_id, title, publisher, "", "", "", 1)
+
+
+def test_a_removed_file_is_kept_and_restored_where_it_was(tmp_path: Path) -> None:
+    (tmp_path / "news").mkdir()
+    (tmp_path / "news" / "drones.txt").write_text("Three drones.")
+    kept = remove_file("news/drones.txt", tmp_path)
+    assert kept.parent == tmp_path / REMOVED_DIR and not (tmp_path / "news" / "drones.txt").exists()
+    assert restore_file(kept, "news/drones.txt", tmp_path) == (tmp_path / "news" / "drones.txt").resolve()
+    assert (tmp_path / "news" / "drones.txt").read_text() == "Three drones." and not kept.exists()
+
+
+def test_a_restored_file_never_overwrites_one_that_took_its_name(tmp_path: Path) -> None:
+    (tmp_path / "drones.txt").write_text("old")
+    kept = remove_file("drones.txt", tmp_path)
+    (tmp_path / "drones.txt").write_text("new")
+    assert restore_file(kept, "drones.txt", tmp_path).name == "drones-2.txt"
+    assert (tmp_path / "drones.txt").read_text() == "new"
+
+
+def test_only_a_kept_file_can_be_restored_and_only_inside_the_corpus(tmp_path: Path) -> None:
+    outside = tmp_path / "secret.txt"
+    outside.write_text("x")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    with pytest.raises(QAError, match="no such removed file"):
+        restore_file(outside, "secret.txt", corpus)
+    (corpus / "a.txt").write_text("a")
+    with pytest.raises(QAError, match="not a place inside"):
+        restore_file(remove_file("a.txt", corpus), "../escaped.txt", corpus)
+
+
+def test_an_unsupported_upload_names_the_file_and_the_supported_types(tmp_path: Path) -> None:
+    with pytest.raises(QAError, match=r"budget\.xlsx was not added.*\.txt, \.md") as refused:
+        add_bytes("budget.xlsx", b"PK", tmp_path)
+    assert ".pdf" in str(refused.value) and not list(tmp_path.iterdir())
+
+
+def test_documents_are_found_by_every_word_in_title_file_name_or_publisher() -> None:
+    documents = [row("bbc/business-224.txt", "Man Utd to open books to Glazer", "BBC News"),
+                 row("mee-kadhimi.txt", "Betrayed by Iran?", "Middle East Eye")]
+    assert find_documents(documents, "") == documents
+    assert find_documents(documents, "glazer BBC") == documents[:1]
+    assert find_documents(documents, "business-224") == documents[:1]
+    assert find_documents(documents, "EYE iran") == documents[1:]
+    assert find_documents(documents, "glazer iran") == []
