@@ -347,7 +347,7 @@ def index_problem(error: qa.QAError, settings: qa.Settings, embedder: qa.Embedde
         except qa.QAError:
             count = 0
         if not count:
-            st.info(f"**No articles yet.** Add .txt, .md, .html or .pdf files with **Add articles** in the "
+            st.info(f"**No articles yet.** Add {' '.join(SUPPORTED_SUFFIXES)} files with **Add articles** in the "
                     f"sidebar, or copy them into `{settings.corpus_dir}` and run `python -m qa build`.")
             return
         st.info(f"**No index yet.** The {count} file{'s' * (count > 1)} in `{settings.corpus_dir}` must be "
