@@ -24,7 +24,7 @@ import numpy as np
 from qa.answer_model import AnswerModel, read_card
 from qa.embedding import Embedder, TokenVectors, unit
 from qa.records import Answer, Hit, Sentence
-from qa.text import QUESTION_WORDS, answer_type, holds_type, query_terms, split_sentences, tokenize
+from qa.text import MEASURES, QUESTION_WORDS, answer_type, holds_type, query_terms, split_sentences, tokenize
 
 TermWeights = Callable[[Sequence[str]], np.ndarray]
 
@@ -137,13 +137,14 @@ def choose_answer(question: str, hits: Sequence[Hit], candidates: Sequence[Candi
 
 def confidence(question: str, sentence: str, probability: float) -> float:
     """How sure the assistant is that the sentence answers: the answer model's probability, or 0 when the question
-    asks for a figure or a date (`answer_type`) and the sentence states none it does not already say.
+    asks for a figure, a sum, a length of time or a date (`MEASURES`) and the sentence states none it does not
+    already say.
 
     Most of the bbc-news unanswerable questions ask "how much" or "how many" of a story that gives no such figure;
     this veto is what declines them (README, "Answers").
     """
     kind = answer_type(question)
-    if kind in ("number", "date") and not holds_type(kind, question, sentence):
+    if kind in MEASURES and not holds_type(kind, question, sentence):
         return 0.0
     return probability
 

@@ -75,43 +75,68 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
     return (start, end) if end > start else None
 
 
+_YEAR = r"(?:1[0-9]{3}|20[0-9]{2})"
 _DATE = re.compile(
-    r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|september|october|"
+    rf"\b{_YEAR}s?\b|\b(january|february|march|april|may|june|july|august|september|october|"
     r"november|december|century|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
     re.IGNORECASE,
 )
-_NUMBER = re.compile(
-    r"\b\d[\d,.]*\b|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
-    r"hundred|thousand|million|billion|dozen)\b",
+_NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|(?:thir|four|fif|six|seven|eigh|"
+                 r"nine)teen|(?:twen|thir|for|fif|six|seven|eigh|nine)ty|hundreds?|thousands?|millions?|billions?|"
+                 r"dozens?|several|twice|half|double|triple")
+_NUMBER = re.compile(rf"\b\d[\d,.½¼¾]*(?:bn|m|k|st|nd|rd|th|s)?\b|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE)
+_UNITS = (r"years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|seasons?|centuries|century|"
+          r"feet|foot|ft|miles?|metres?|meters?|m|km|kilometres?|kilometers?|inches|yards?")
+_DURATION = re.compile(  # "two-year", "16 days", "since 1951", "1961 to 1972", "until the age of 16"
+    rf"\b(?:\d[\d,.]*|a|an|{_NUMBER_WORDS}|few)[- ](?:{_UNITS})\b|\b(?:decades|centuries)\b"
+    rf"|\b(?:since|from|until|till|between)\s+(?:\w+\s+){{0,2}}?{_YEAR}\b|\b{_YEAR}\s*(?:to|-|–|until)\s*{_YEAR}\b"
+    r"|\b(?:age|aged) (?:of )?\d+|\b(?:for|after|within) (?:several |many |a few )?(?:years|months|weeks|days|hours)\b",
     re.IGNORECASE,
 )
+_MONEY = re.compile(r"[£$€¥]\s?\d|\b\d[\d,.]*\s?(?:pounds|dollars|euros|yen|pence|cents|francs|rupees|yuan|p)\b"
+                    r"|\b(?:pounds|dollars|euros)\b", re.IGNORECASE)
+_ABOUT_MONEY = re.compile(r"\b(pay|paid|pays|cost|costs|worth|price|spend|spent|spending|raise|raised|earn|earned|"
+                          r"earns|fee|fees|budget|compensation|money|damages|fine|fined|salary|fund|funding|donate|"
+                          r"donated|sell for|sold for|bid|prize)\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][a-z]+")
+# The kinds of answer a sentence cannot give without stating one: a figure, a sum of money, a length of time, a date.
+MEASURES = ("date", "duration", "money", "amount", "count")
 
 
 def answer_type(question: str) -> str:
-    """"date", "number", "name" or "" for the kind of answer the question's wording asks for."""
+    """The kind of answer the question's wording asks for: one of MEASURES, "name", or "" (anything else).
+
+    "how long" asks for a duration, "how much" for money when it is about paying or costs (else any amount),
+    "how many" and "how big" for a count; "when" asks for a date only where it opens the question ("When did...",
+    not "...say when he announced...").
+    """
     text = question.lower()
-    if re.search(r"\b(when|what year|which year|what century|what date)\b", text):
+    if re.search(r"\bhow long\b|\bhow many (years|months|weeks|days|hours|minutes|seconds|decades|seasons)\b", text):
+        return "duration"
+    if re.match(r"\s*(?:(?:since|until|till|from) )?when\b", text) or re.search(
+            r"\b(what|which) (year|century|date|day|month|decade)\b", text):
         return "date"
-    if re.search(r"\bhow (many|much|long|far|old|large|big|tall|high)\b|\bwhat (percentage|percent|number|amount)\b",
-                 text):
-        return "number"
+    if re.search(r"\bhow much\b", text):
+        return "money" if _ABOUT_MONEY.search(text) else "amount"
+    if re.search(r"\bhow (many|large|big|old|tall|high)\b|\bwhat (percentage|percent|number|amount)\b", text):
+        return "count"
     if re.search(r"\bwho(m|se)?\b", text):
         return "name"
     return ""
 
 
 def holds_type(kind: str, question: str, sentence: str) -> bool:
-    """Does the sentence hold something of `kind` that the question does not already say?"""
+    """Does the sentence hold something of `kind` (`answer_type`) that the question does not already say?"""
     if kind == "date":
         return bool(_DATE.search(sentence))
-    if kind == "number":
-        asked = {match.group(0).lower() for match in _NUMBER.finditer(question)}
-        return any(match.group(0).lower() not in asked for match in _NUMBER.finditer(sentence))
     if kind == "name":
         asked = set(question.split())
         return any(match.group(0) not in asked for match in _NAME.finditer(sentence[1:]))
-    return False
+    pattern = {"duration": _DURATION, "money": _MONEY, "amount": _NUMBER, "count": _NUMBER}.get(kind)
+    if pattern is None:
+        return False
+    asked = {match.group(0).lower() for match in pattern.finditer(question)}
+    return any(match.group(0).lower() not in asked for match in pattern.finditer(sentence))
 
 
 def balance_quotes(sentence: str) -> str:

@@ -10,7 +10,6 @@ import pytest
 from qa import Embedder, Hit
 from qa.answer import AskedQuestion, choice_scores, lexical_scores, mark_answers, piece_weights, token_match
 from qa.answer_model import AnswerModel
-from qa.text import answer_type
 
 
 def flat(terms: Sequence[str]) -> np.ndarray:
@@ -25,15 +24,6 @@ def ask(question: str, hits: Sequence[Hit], embedder: Embedder, model: AnswerMod
 def hit(rank: int, score: float, text: str, title: str = "") -> Hit:
     return Hit(rank=rank, score=score, text=text, chunk_id=rank, doc_id=f"d{rank}", title=title, publisher="",
                author="", date="", path="", page=None, start=0, end=len(text))
-
-
-@pytest.mark.parametrize(
-    ("question", "kind"),
-    [("When did the attack happen?", "date"), ("How many drones were there?", "number"),
-     ("Who leads the investigation?", "name"), ("What kind of drone was it?", "")],
-)
-def test_answer_type(question: str, kind: str) -> None:
-    assert answer_type(question) == kind
 
 
 def test_lexical_scores_count_question_terms_pairs_and_type() -> None:

@@ -1,10 +1,11 @@
-"""Text analysis shared by chunking, BM25 and answers: here, quotation marks balanced in a quoted sentence."""
+"""Text analysis shared by chunking, BM25 and answers: quotation marks balanced in a quoted sentence, and the kind
+of answer a question asks for, checked in a sentence."""
 
 from __future__ import annotations
 
 import pytest
 
-from qa.text import balance_quotes
+from qa.text import answer_type, balance_quotes, holds_type
 
 
 @pytest.mark.parametrize(("sentence", "shown"), [
@@ -17,3 +18,38 @@ from qa.text import balance_quotes
 ])
 def test_a_quote_opened_or_closed_in_another_sentence_is_completed(sentence: str, shown: str) -> None:
     assert balance_quotes(sentence) == shown
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("When did the attack happen?", "date"),
+    ("On what date does the festival open?", "date"),
+    ("What did Blair say he wanted when he announced the rise?", ""),  # "when" inside the question: no date asked
+    ("How many drones were there?", "count"),
+    ("How large was the trade deficit?", "count"),
+    ("How long is the contract?", "duration"),
+    ("How many years in prison could he face?", "duration"),
+    ("How much did Universal pay for the label?", "money"),
+    ("How much pricier are indoor parking spaces?", "amount"),
+    ("Who leads the investigation?", "name"),
+    ("What kind of drone was it?", ""),
+])
+def test_answer_type(question: str, kind: str) -> None:
+    assert answer_type(question) == kind
+
+
+@pytest.mark.parametrize(("question", "sentence", "holds"), [
+    ("How long is the contract?", "He signed a three-year deal.", True),
+    ("How long did the project run?", "Apollo ran from 1961 to 1972.", True),
+    ("How long is the contract?", "He will be unveiled at 1500 GMT on Wednesday.", False),
+    ("How many years in prison could he face?", "The 10 biggest shareholders were hidden.", False),
+    ("How much did Universal pay?", "It bought the 50% it did not already own.", False),
+    ("How much did Universal pay?", "It paid $20m for the half.", True),
+    ("How much pricier can they be?", "Indoor spaces cost up to 250% more.", True),
+    ("How large was the deficit?", "It was up 30.5% at $162bn.", True),
+    ("How many of the fifteen points were agreed?", "Agreement came on fourteen points.", True),
+    ("How many of the fifteen points were agreed?", "Agreement came on fifteen points.", False),  # the question's own
+    ("When did it open?", "It opened on 11 June.", True),
+])
+def test_holds_type_finds_what_the_question_asks_for_and_does_not_say(question: str, sentence: str,
+                                                                      holds: bool) -> None:
+    assert holds_type(answer_type(question), question, sentence) is holds
