@@ -142,8 +142,7 @@ class Retriever:
         dense and bm25 keep their own order, so each can be compared alone. The question is checked and
         encoded once: its vector from the word-piece run serves the dense search too.
         """
-        question = self.check_question(question)
-        return choose_answer(question, *self._rated(question, k, mode, filters))
+        return self.ask_rated(question, k, mode, filters)[0]
 
     def ask_rated(self, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None
                   ) -> tuple[Answer, list[Candidate]]:

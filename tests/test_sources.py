@@ -51,7 +51,6 @@ def test_a_line_survives_a_round_trip_through_json() -> None:
 
 def test_the_real_answer_and_its_sources_come_from_one_rating(seed_retriever: Retriever) -> None:
     answer, candidates = seed_retriever.ask_rated(SEED_QUESTION, k=10)
-    assert answer == seed_retriever.ask(SEED_QUESTION, k=10)
     lines = compare_sources(SEED_QUESTION, answer.hits, candidates)
     assert len(lines) == len({hit.doc_id for hit in answer.hits}) == 2
     assert {line.hit.publisher for line in lines} == {"Middle East Eye", "Track Persia"}
