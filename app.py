@@ -66,13 +66,20 @@ STYLE = """<style>
 </style>"""
 # After a new answer, bring its question to the top of the view: Streamlit keeps a chat page scrolled to the
 # bottom, which left the answer above the screen, under its passages. The script runs once per new answer (its
-# text names the answer), and retries for a moment while charts and passages render below it.
+# text names the answer) and holds the view there for a few seconds while charts and passages render below it
+# (longer on a busy machine), until the reader scrolls, touches or types.
 SCROLL_TO_LATEST = """<script>
-(function show(answer, tries) {
-  const question = document.querySelectorAll(".qa-question")[answer - 1];
-  if (question) question.scrollIntoView({block: "start"});
-  if (tries < 12) setTimeout(() => show(answer, tries + 1), 150);
-})(%d, 0);
+(function (answer) {
+  let reader = false;
+  for (const event of ["wheel", "touchstart", "keydown", "mousedown"])
+    window.addEventListener(event, () => { reader = true; }, {once: true, passive: true});
+  (function show(tries) {
+    if (reader) return;
+    const question = document.querySelectorAll(".qa-question")[answer - 1];
+    if (question) question.scrollIntoView({block: "start"});
+    if (tries < 60) setTimeout(() => show(tries + 1), 150);
+  })(0);
+})(%d);
 </script>"""
 
 

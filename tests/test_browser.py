@@ -34,13 +34,20 @@ SEED_QUESTION = "who was suspected of the Kadhimi attack"
 HOSTILE = ('---\ntitle: "<script>window.injected = 1</script> Harbour notes"\npublisher: Elmsby Gazette\n'
            'date: 2021-12-01\n---\nThe lighthouse at Port Elmsby was painted bright green '
            '<img src=x onerror="window.injected = 2"> by volunteers in December.\n')
-FOLLOW_UP = "kadhimi-follow-up.txt"
+FOLLOW_UP = "kadhimi-follow-up.html"  # a saved news page: its address is the page's canonical link
 FOLLOW_UP_URL = "https://news.example.org/2022/01/kadhimi-drone-attack-follow-up"
-FOLLOW_UP_TEXT = ("---\ntitle: Two months on, no one charged for the Kadhimi drone attack\npublisher: Baghdad Courier\n"
-                  f"author: N. Hassan\ndate: 2022-01-15\nurl: {FOLLOW_UP_URL}\n---\n"
-                  "Two months after the drone attack on Prime Minister Mustafa al-Kadhimi's residence, no one has been "
-                  "charged. Investigators now believe Kataeb Hezbollah was behind the strike on the residence, though "
-                  "the group denied it.\n")
+FOLLOW_UP_TEXT = (
+    "<!doctype html><html><head><title>Two months on, no one charged for the Kadhimi drone attack | Baghdad Courier"
+    '</title><meta property="og:title" content="Two months on, no one charged for the Kadhimi drone attack">'
+    '<meta property="og:site_name" content="Baghdad Courier"><meta name="author" content="Nadia Hassan">'
+    '<meta property="article:published_time" content="2022-01-15T09:00:00Z">'
+    f'<link rel="canonical" href="{FOLLOW_UP_URL}"></head><body>'
+    '<nav><a href="/">Home</a> <a href="/world">World</a> <a href="/sport">Sport</a></nav>'
+    "<article><h1>Two months on, no one charged for the Kadhimi drone attack</h1>"
+    "<p>Two months after the drone attack on Prime Minister Mustafa al-Kadhimi's residence, no one has been "
+    "charged. Investigators now believe Kataeb Hezbollah was behind the strike on the residence, though "
+    "the group denied it.</p></article><footer>Subscribe to our newsletter. All rights reserved.</footer>"
+    "</body></html>")
 INQUIRY_TEXT = ("---\ntitle: Kadhimi inquiry reports\npublisher: Tigris Times\ndate: 2021-12-10\n"
                 "url: https://tigris.example.net/kadhimi-inquiry\n---\n"
                 "The committee investigating the attack on Kadhimi's house said the drones were launched from east of "
@@ -142,12 +149,18 @@ def ask(page: object, question: str) -> object:
     return page.locator('[data-testid="stChatMessage"]').last
 
 
-def assert_in_view(element: object, viewport: dict) -> None:
-    """The element's whole box lies inside the window, without scrolling."""
-    box = element.bounding_box()
-    assert box is not None, "the element is not laid out"
-    assert 0 <= box["y"] and box["y"] + box["height"] <= viewport["height"], (box, viewport)
-    assert 0 <= box["x"] and box["x"] + box["width"] <= viewport["width"], (box, viewport)
+def assert_in_view(element: object, viewport: dict, seconds: float = 10) -> None:
+    """The element's whole box comes to lie inside the window without the reader scrolling (within `seconds`,
+    as the page renders on a busy machine)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        box = element.bounding_box()
+        inside = box is not None and 0 <= box["y"] and box["y"] + box["height"] <= viewport["height"] \
+            and 0 <= box["x"] and box["x"] + box["width"] <= viewport["width"]
+        if inside or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert inside, (box, viewport)
 
 
 def open_notebook(browser: object, server: str, notebook: str, viewport: dict = DESKTOP) -> object:
@@ -227,7 +240,7 @@ def test_sources_timeline_link_citation_export_and_history(server: str, browser:
     page.get_by_role("button", name="Copy citation").last.click()
     shown = page.locator('[data-testid="stPopoverBody"] code').last
     sync_api.expect(shown).to_contain_text(
-        f"Two months on, no one charged for the Kadhimi drone attack — Baghdad Courier, N. Hassan, 2022-01-15, "
+        f"Two months on, no one charged for the Kadhimi drone attack — Baghdad Courier, Nadia Hassan, 2022-01-15, "
         f"{FOLLOW_UP_URL}")
     shown.hover()
     page.locator('[data-testid="stPopoverBody"]').get_by_role("button", name="Copy to clipboard").last.click()
