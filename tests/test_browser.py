@@ -266,14 +266,17 @@ def test_remove_a_document_and_undo_it(server: str, browser: object) -> None:
     sidebar.get_by_placeholder("Title, file name or publisher").fill("inquiry")
     sidebar.get_by_placeholder("Title, file name or publisher").press("Enter")
     sync_api.expect(sidebar).to_contain_text("1 of 5 documents match", timeout=WAIT_MS)
-    sidebar.get_by_role("button", name="Remove").click()
+    remove = sidebar.get_by_role("button", name="Remove")
+    sync_api.expect(remove).to_have_count(1, timeout=WAIT_MS)  # the other documents' buttons gone with the rerun
+    remove.click()
     sync_api.expect(sidebar).to_contain_text("Remove Kadhimi inquiry reports from the archive?", timeout=WAIT_MS)
-    sidebar.get_by_role("button", name="Remove").click()
+    # the confirming button (primary), not the first Remove button, which may linger while the page reruns
+    sidebar.locator('[data-testid="stBaseButton-primary"]', has_text="Remove").click()
     sync_api.expect(page.get_by_text("Index updated: 1 removed")).to_be_visible(timeout=WAIT_MS)
-    sync_api.expect(page.get_by_text("Documents (4)")).to_be_visible()
+    sync_api.expect(page.get_by_text("Documents (4)")).to_be_visible(timeout=WAIT_MS)
     page.get_by_role("button", name="Undo").click()
     sync_api.expect(page.get_by_text("is back in the corpus")).to_be_visible(timeout=WAIT_MS)
-    sync_api.expect(page.get_by_text("Documents (5)")).to_be_visible()
+    sync_api.expect(page.get_by_text("Documents (5)")).to_be_visible(timeout=WAIT_MS)
     page.close()
 
 
