@@ -122,16 +122,18 @@ def rate_hits(asked: AskedQuestion, hits: Sequence[Hit], embedder: Embedder, wei
 
 def choose_answer(question: str, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> Answer:
     """Mark each hit's best-chosen sentence (`choice_scores`), scored by its `confidence`; the answer is the
-    best-chosen of all. Below NO_ANSWER_THRESHOLD it is not confident: the archive does not seem to answer."""
+    best-chosen of all, and it carries the highest confidence of any candidate: the choice weighs where a
+    sentence stands (a story's lead, a lower passage), while whether the archive answers at all is whether some
+    sentence is likely to. Below NO_ANSWER_THRESHOLD it is not confident: the archive does not seem to answer."""
     kept = list(hits)
     if not candidates:
         return Answer(question=question, hits=tuple(kept))
     chosen = choice_scores(np.array([c.features for c in candidates], dtype=np.float32))
+    scores = [confidence(question, kept[c.hit].text[slice(*c.span)], c.probability) for c in candidates]
     for i in np.argsort(chosen, kind="stable"):  # best last, so each hit keeps its best-chosen sentence
-        c = candidates[i]
-        score = confidence(question, kept[c.hit].text[slice(*c.span)], c.probability)
-        kept[c.hit] = replace(kept[c.hit], answer=Sentence(*c.span, score))
-    best = kept[candidates[int(np.argmax(chosen))].hit]
+        kept[candidates[i].hit] = replace(kept[candidates[i].hit], answer=Sentence(*candidates[i].span, scores[i]))
+    answer = candidates[int(np.argmax(chosen))]
+    kept[answer.hit] = best = replace(kept[answer.hit], answer=Sentence(*answer.span, max(scores)))
     return Answer(question=question, hits=tuple(kept), best=best, confident=best.answer.score >= NO_ANSWER_THRESHOLD)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from qa import Embedder, Hit
-from qa.answer import AskedQuestion, choice_scores, lexical_scores, mark_answers, piece_weights, token_match
+from qa.answer import (AskedQuestion, Candidate, choice_scores, choose_answer, lexical_scores, logit, mark_answers,
+                       piece_weights, token_match)
 from qa.answer_model import AnswerModel
 
 
@@ -124,3 +126,19 @@ def test_the_lead_weighs_against_a_sentence_and_a_lower_passage_too() -> None:
     features = np.array([[0.5, 0.0, 0.0], [0.5, 1.0, 0.0], [0.5, 0.0, -0.4]], dtype=np.float32)
     assert int(np.argmax(choice_scores(features))) == 0
     assert choice_scores(features)[1] < choice_scores(features)[0] and choice_scores(features)[2] < choice_scores(features)[0]
+
+
+def test_the_answer_is_as_sure_as_the_strongest_sentence_even_when_another_is_shown() -> None:
+    # a story's lead the model rates higher, and a later sentence the choice prefers (the lead weighs against):
+    # the later one is shown, and the archive seems to answer because some sentence is likely to
+    text = "Ministers met on Monday to discuss the plan. The plan will cost £2bn."
+    lead, later = (0, 44), (45, len(text))
+    candidates = [Candidate(0, lead, 0.6, (logit(0.6), 1.0, 0.0)), Candidate(0, later, 0.4, (logit(0.4), 0.0, 0.0))]
+    chosen = choice_scores(np.array([c.features for c in candidates], dtype=np.float32))
+    assert chosen[1] > chosen[0]
+    answer = choose_answer("What will the plan cost?", [hit(1, 0.9, text)], candidates)
+    assert answer.text == "The plan will cost £2bn." and answer.best.answer.score == pytest.approx(0.6)
+    assert answer.confident
+    declined = choose_answer("What will the plan cost?", [hit(1, 0.9, text)],
+                             [replace(c, probability=0.01) for c in candidates])
+    assert declined.best.answer.score == pytest.approx(0.01) and not declined.confident and declined.text
