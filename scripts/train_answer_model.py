@@ -9,18 +9,21 @@ Data recipe (SQuAD v1.1 dev paragraphs in squad-public, the 13 articles sorted b
 - plus the sentences of the two best BM25 paragraphs that are not the gold one (same training articles),
   at most NEGATIVES_PER_QUESTION of them drawn with the seed: the "about the same thing, not the answer"
   case that teaches abstention. A non-gold sentence that happens to hold an answer string is left out;
-- plus up to CLOZE_QUESTIONS cloze questions made from bbc-news articles that no bbc-news evaluation question is
-  about (`bbc_cloze_groups`): a figure, date or name of a later sentence is asked for in words from around it and
-  from the headline, so the lead, which restates the headline, is the hard negative. SQuAD alone taught the model
-  that the sentence sharing the question's words answers it; news questions share words with the lead instead.
+- plus CLOZE_PER_ARTICLE cloze questions on each bbc-news article that no bbc-news evaluation question is about
+  (`bbc_cloze_groups`): a figure, sum, date, reason, place or name of a later sentence is asked for
+  in words from around it and from the headline, so the lead, which restates the headline, is a hard negative,
+  as are the article's sentences sharing most words with the question. SQuAD alone taught the model that the
+  sentence sharing the question's words answers it; news questions share words with the lead instead.
 The base is the bundled all-MiniLM-L6-v2 (word embeddings frozen); a linear head on the mean of its output
-vectors gives a logit, trained with binary cross-entropy. Validation (printed, and written to the model card):
+vectors gives a logit, trained on batches of whole questions with binary cross-entropy per pair (which keeps
+the probabilities fit for a no-answer threshold) plus a listwise loss per question (the right sentence above
+its group-mates, which is what choosing the answer needs). Validation (printed, and written to the model card):
 for each question, is the best-scored sentence of its gold text a positive? On the held-out SQuAD articles
 (gold paragraph) and on the bbc-news public questions (whole gold article). Exported to int8 ONNX in qa/models.
 
     python scripts/train_answer_model.py ../shared/eval/squad-public ../shared/eval/bbc-news
 
-About 20 minutes on 2 cores (one epoch, 1,245 batches of 32).
+About 40 minutes on 2 cores (one epoch, 1,490 batches of at least 32 pairs).
 """
 
 from __future__ import annotations
@@ -56,11 +59,14 @@ SEED = 13
 HOLD_OUT_EVERY = 4  # of the SQuAD articles sorted by title, the 1st, 5th, 9th... are never trained on
 NEGATIVE_PARAGRAPHS = 2  # best BM25 non-gold paragraphs whose sentences are negatives
 NEGATIVES_PER_QUESTION = 4  # at most this many of their sentences per question
-CLOZE_QUESTIONS = 1500  # cloze questions made from bbc-news articles no evaluation question is about
+CLOZE_PER_ARTICLE = 2  # cloze questions made from each bbc-news article no evaluation question is about
+CLOZE_HARD_NEGATIVES = 3  # other sentences of the article sharing most words with a cloze question
+CLOZE_RANDOM_NEGATIVES = 2  # and more of them drawn at random
 EPOCHS = 1
 BATCH = 32
 LEARNING_RATE = 5e-5
 WARMUP = 0.1  # share of the steps with a rising learning rate
+LISTWISE_WEIGHT = 1.0  # weight of the listwise loss beside binary cross-entropy
 
 
 @dataclass(frozen=True)
@@ -119,13 +125,16 @@ def squad_groups(folder: Path, held_out: set[str], rng: random.Random) -> tuple[
     return train, valid
 
 
-# What a cloze question asks for, by the kind of thing cut out of the sentence.
+# What a cloze question asks for, by the kind of thing cut out of the sentence: a span goes to the first kind
+# that matches it ("25 December": When); a kind with several wh-words gets one drawn ("Which" as often as "Who").
 _CLOZE_TARGETS = [
-    ("How much", re.compile(r"[£$€]\d[\d,.]*(?:bn|m|k)?\b")),
-    ("When", re.compile(r"\b(?:\d{1,2} )?(?:January|February|March|April|May|June|July|August|September|October|"
-                        r"November|December)(?: \d{4})?\b|\b(?:19|20)\d{2}\b")),
-    ("How many", re.compile(r"\b\d[\d,.]*(?:%| per cent| million| billion)?")),
-    ("Who", re.compile(r"(?<!^)(?<![.!?] )\b[A-Z][a-z]+(?: [A-Z][a-z]+)+\b")),
+    (("How much",), re.compile(r"[£$€]\d[\d,.]*(?:bn|m|k)?\b")),
+    (("When",), re.compile(r"\b(?:\d{1,2} )?(?:January|February|March|April|May|June|July|August|September|October|"
+                           r"November|December)(?: \d{4})?\b|\b(?:19|20)\d{2}\b")),
+    (("How many",), re.compile(r"\b\d[\d,.]*(?:%| per cent| million| billion)?")),
+    (("Why",), re.compile(r"(?<=\bbecause )[^,.;]{8,80}")),
+    (("Where", "Which place"), re.compile(r"(?<=\b(?:in|at|to) )[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")),
+    (("Who", "Which"), re.compile(r"(?<!^)(?<![.!?] )\b[A-Z][a-z]+(?: [A-Z][a-z]+)+\b")),
 ]
 _WORD = re.compile(r"[A-Za-z][\w'-]+")
 
@@ -138,14 +147,15 @@ def cloze_question(sentence: str, headline: str, rng: random.Random) -> tuple[st
     few words from around the cut-out answer and most from the headline, so the lead (which shares the headline)
     is the hard negative. Returns (question, answer) or None when the sentence holds nothing to ask for.
     """
-    found: list[tuple[str, re.Match]] = []
-    for wh, pattern in _CLOZE_TARGETS:  # a span goes to the first kind that matches it ("25 December": When)
-        found += [(wh, match) for match in pattern.finditer(sentence)
+    found: list[tuple[tuple[str, ...], re.Match]] = []
+    for words, pattern in _CLOZE_TARGETS:
+        found += [(words, match) for match in pattern.finditer(sentence)
                   if match.group().strip() and match.group() not in headline
                   and not any(match.start() < kept.end() and kept.start() < match.end() for _, kept in found)]
     if not found:
         return None
-    wh, match = rng.choice(found)
+    words, match = rng.choice(found)
+    wh = rng.choice(words)
     near = [word.group() for word in _WORD.finditer(sentence)
             if match.start() - 40 < word.start() and word.end() <= match.start()
             or match.end() <= word.start() and word.end() < match.end() + 40]
@@ -160,11 +170,12 @@ _STOP = {"the", "and", "for", "that", "with", "was", "were", "are", "has", "have
 
 
 def bbc_cloze_groups(folder: Path, rng: random.Random) -> list[Group]:
-    """CLOZE_QUESTIONS cloze questions (`cloze_question`) on bbc-news articles that no evaluation question is about.
+    """CLOZE_PER_ARTICLE cloze questions (`cloze_question`) on each bbc-news article no evaluation question is about.
 
     Articles that are gold for a public question, near an unanswerable one, or share the body of either are never
     used, so the bbc-news figures stay held out. Candidates: the answer sentence (positive), it with the answer
-    cut out, the lead, and other sentences of the article (any that also holds the answer counts as positive).
+    cut out, the lead, the CLOZE_HARD_NEGATIVES other sentences sharing most words with the question, and
+    CLOZE_RANDOM_NEGATIVES more (any that also holds the answer counts as positive).
     """
     questions = [*read_jsonl(folder / "queries.jsonl"), *read_jsonl(folder / "unanswerable.jsonl")]
     kept_out = {doc for q in questions for doc in [*q["metadata"].get("gold", []), *q["metadata"].get("near", [])]}
@@ -176,17 +187,19 @@ def bbc_cloze_groups(folder: Path, rng: random.Random) -> list[Group]:
         own = sentences_of(article["text"])
         if len(own) < 4:
             continue
-        position = rng.randrange(1, len(own))
-        made = cloze_question(own[position], article["title"], rng)
-        if made is None:
-            continue
-        question, answer = made
-        others = rng.sample([i for i in range(1, len(own)) if i != position], min(5, len(own) - 2))
-        chosen = [own[position], without_answers(own[position], [answer]), own[0], *(own[i] for i in others)]
-        labels = [1, 0, *(int(contains_answer(sentence, [answer])) for sentence in chosen[2:])]
-        groups.append(Group(question, tuple(chosen), tuple(labels)))
-        if len(groups) == CLOZE_QUESTIONS:
-            break
+        for position in rng.sample(range(1, len(own)), min(CLOZE_PER_ARTICLE, len(own) - 1)):
+            made = cloze_question(own[position], article["title"], rng)
+            if made is None:
+                continue
+            question, answer = made
+            others = [i for i in range(1, len(own)) if i != position]
+            asked = set(tokenize([question])[0])
+            hard = sorted(others, key=lambda i: -len(asked & set(tokenize([own[i]])[0])))[:CLOZE_HARD_NEGATIVES]
+            rest = [i for i in others if i not in hard]
+            picked = hard + rng.sample(rest, min(CLOZE_RANDOM_NEGATIVES, len(rest)))
+            chosen = [own[position], without_answers(own[position], [answer]), own[0], *(own[i] for i in picked)]
+            labels = [1, 0, *(int(contains_answer(sentence, [answer])) for sentence in chosen[2:])]
+            groups.append(Group(question, tuple(chosen), tuple(labels)))
     return groups
 
 
@@ -243,21 +256,45 @@ def top1_accuracy(model: Scorer, tokenizer: Tokenizer, groups: list[Group]) -> f
     return right / len(groups)
 
 
-def length_batches(pairs: list, rng: random.Random, pool: int = 50) -> list[list]:
-    """Shuffled batches of BATCH pairs, each drawn from a pool of similar lengths so little of a batch is padding."""
-    rng.shuffle(pairs)
-    batches = []
-    for first in range(0, len(pairs), BATCH * pool):
-        pooled = sorted(pairs[first : first + BATCH * pool], key=lambda pair: len(pair[0]) + len(pair[1]))
-        batches += [pooled[i : i + BATCH] for i in range(0, len(pooled), BATCH)]
+def group_batches(groups: list[Group], rng: random.Random, pool: int = 200) -> list[list[Group]]:
+    """Shuffled batches of whole groups, at least BATCH pairs each, packed from pools of similar pair lengths so
+    little of a batch is padding; whole groups, so the listwise loss sees every candidate of a question."""
+    shuffled = rng.sample(groups, len(groups))
+    batches: list[list[Group]] = []
+    for first in range(0, len(shuffled), pool):
+        pooled = sorted(shuffled[first : first + pool],
+                        key=lambda g: sum(len(s) for s in g.sentences) / len(g.sentences) + len(g.question))
+        batch: list[Group] = []
+        for group in pooled:
+            batch.append(group)
+            if sum(len(g.sentences) for g in batch) >= BATCH:
+                batches.append(batch)
+                batch = []
+        if batch:
+            batches.append(batch)
     rng.shuffle(batches)
     return batches
 
 
+def listwise_loss(logits: torch.Tensor, sizes: list[int], labels: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch's questions of -log(share of the softmax over its candidates that falls on positives).
+
+    Binary cross-entropy rates each pair on its own (and keeps probabilities calibrated for the no-answer
+    threshold); this term rewards what the answer choice needs: the right sentence above its group-mates.
+    """
+    terms = []
+    for group_logits, group_labels in zip(torch.split(logits, sizes), torch.split(labels, sizes)):
+        if group_labels.any():
+            positive = group_logits.masked_fill(group_labels == 0, float("-inf"))
+            terms.append(torch.logsumexp(group_logits, 0) - torch.logsumexp(positive, 0))
+    return torch.stack(terms).mean() if terms else logits.sum() * 0
+
+
 def train(model: Scorer, tokenizer: Tokenizer, groups: list[Group], rng: random.Random) -> list[float]:
-    """EPOCHS of AdamW with linear warm-up and decay over shuffled pairs; the mean loss of each epoch."""
-    pairs = [(g.question, s, float(label)) for g in groups for s, label in zip(g.sentences, g.labels)]
-    steps = EPOCHS * ((len(pairs) + BATCH - 1) // BATCH)
+    """EPOCHS of AdamW with linear warm-up and decay over batches of whole groups: binary cross-entropy per pair
+    plus LISTWISE_WEIGHT times the listwise loss per question; the mean loss of each epoch."""
+    epochs = [group_batches(groups, rng) for _ in range(EPOCHS)]
+    steps = sum(len(batches) for batches in epochs)
     # The word-embedding table (a third of the weights) stays as it is: updating it cost a fifth of each step,
     # and a few thousand questions would move only the rows of their own words.
     model.transformer.embeddings.word_embeddings.requires_grad_(False)
@@ -266,23 +303,26 @@ def train(model: Scorer, tokenizer: Tokenizer, groups: list[Group], rng: random.
     warmup = int(WARMUP * steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / max(warmup, 1), max(0.0, (steps - step) / max(steps - warmup, 1))))
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    pointwise = torch.nn.BCEWithLogitsLoss()
     losses = []
     model.train()
     with tqdm(total=steps, desc="training", unit="batch") as bar:
-        for _ in range(EPOCHS):
+        for batches in epochs:
             total = 0.0
-            for chunk in length_batches(pairs, rng):
-                logits = model(*batch_tensors(tokenizer, [(q, s) for q, s, _ in chunk]))
-                loss = loss_fn(logits, torch.tensor([label for _, _, label in chunk]))
+            for batch in batches:
+                pairs = [(group.question, sentence) for group in batch for sentence in group.sentences]
+                labels = torch.tensor([float(label) for group in batch for label in group.labels])
+                logits = model(*batch_tensors(tokenizer, pairs))
+                loss = pointwise(logits, labels) + LISTWISE_WEIGHT * listwise_loss(
+                    logits, [len(group.sentences) for group in batch], labels)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 schedule.step()
-                total += float(loss) * len(chunk)
+                total += float(loss) * len(batch)
                 bar.update()
                 bar.set_postfix(loss=f"{float(loss):.3f}")
-            losses.append(total / len(pairs))
+            losses.append(total / len(groups))
     return losses
 
 
@@ -331,9 +371,13 @@ def main() -> None:
                 "positives, the others negatives, plus each positive with its answer strings cut out, plus up to "
                 f"{NEGATIVES_PER_QUESTION} sentences of the {NEGATIVE_PARAGRAPHS} best BM25 non-gold paragraphs; "
                 "articles in held_out_articles never trained on; plus "
-                f"{len(cloze)} cloze questions on bbc-news articles that are neither gold for a queries.jsonl "
-                "question nor near an unanswerable.jsonl one (nor share their text): a figure, date or name of a "
-                "later sentence asked for in words around it and from the headline, the lead as a hard negative",
+                f"{len(cloze)} cloze questions ({CLOZE_PER_ARTICLE} per article) on bbc-news articles that are "
+                "neither gold for a queries.jsonl question nor near an unanswerable.jsonl one (nor share their "
+                "text): a figure, sum, date, reason, place or name of a later sentence asked for in "
+                "words around it and from the headline; the lead, the answer sentence with the answer cut out, "
+                f"the {CLOZE_HARD_NEGATIVES} sentences sharing most words with the question and "
+                f"{CLOZE_RANDOM_NEGATIVES} more as negatives. Loss: binary cross-entropy per pair plus "
+                f"{LISTWISE_WEIGHT} x a listwise softmax loss per question",
                 "cloze_questions": len(cloze),
         "held_out_articles": held_out,
         "seed": SEED, "epochs": EPOCHS, "batch": BATCH, "learning_rate": LEARNING_RATE,

@@ -45,7 +45,7 @@ FOLLOW_UP_TEXT = (
     '<nav><a href="/">Home</a> <a href="/world">World</a> <a href="/sport">Sport</a></nav>'
     "<article><h1>Two months on, no one charged for the Kadhimi drone attack</h1>"
     "<p>Two months after the drone attack on Prime Minister Mustafa al-Kadhimi's residence, no one has been "
-    "charged. Investigators now believe Kataeb Hezbollah was behind the strike on the residence, though "
+    "charged. Investigators now say Kataeb Hezbollah is suspected of the strike on the residence, though "
     "the group denied it.</p></article><footer>Subscribe to our newsletter. All rights reserved.</footer>"
     "</body></html>")
 INQUIRY_TEXT = ("---\ntitle: Kadhimi inquiry reports\npublisher: Tigris Times\ndate: 2021-12-10\n"
