@@ -42,6 +42,12 @@ def pair_tokenizer(path: Path) -> Tokenizer:
     return tokenizer
 
 
+def in_context(sentence: str, title: str) -> str:
+    """The sentence as the model reads it: after its document's title ("GE profits rise | Its net profit was $5bn"),
+    so a sentence that never names its subject can still be told to be about the one asked for."""
+    return f"{title} | {sentence}" if title.strip() else sentence
+
+
 def read_card(folder: Path = MODEL_DIR) -> dict:
     """The model card: training recipe, seed, held-out articles, the figures reached, the calibrated thresholds."""
     return json.loads((folder / CARD_FILE).read_text())
@@ -67,13 +73,13 @@ class AnswerModel:
         """The model in `qa/models`, loaded once per process."""
         return cls()
 
-    def probabilities(self, question: str, sentences: Sequence[str]) -> np.ndarray:
-        """The probability of each sentence answering the question (float32, one per sentence).
+    def probabilities(self, question: str, sentences: Sequence[str], title: str = "") -> np.ndarray:
+        """The probability of each sentence (of the document titled `title`) answering the question (float32).
 
         One pair per run: dynamic int8 quantization scales activations per run, so in a batch a pair's score
         would depend on its batch-mates.
         """
-        encodings = self.tokenizer.encode_batch([(question, sentence) for sentence in sentences])
+        encodings = self.tokenizer.encode_batch([(question, in_context(sentence, title)) for sentence in sentences])
         logits = np.array([self._run(encoding) for encoding in encodings], dtype=np.float32)
         return 1 / (1 + np.exp(-logits))
 

@@ -14,7 +14,11 @@ Data recipe (SQuAD v1.1 dev paragraphs in squad-public, the 13 articles sorted b
   in words from around it and from the headline, so the lead, which restates the headline, is a hard negative,
   as are the article's sentences sharing most words with the question. SQuAD alone taught the model that the
   sentence sharing the question's words answers it; news questions share words with the lead instead.
-The base is the bundled all-MiniLM-L6-v2 (word embeddings frozen); a linear head on the mean of its output
+Each sentence is read after its document's title (`in_context`; left off for TITLE_DROPOUT of the questions, so
+a title-less document still scores): a sentence that never names its subject ("Its net profit was $5bn") can be
+told to be about the one asked for, and one of a story about someone else told not to be. Hence also, for each
+cloze question, the sentence sharing most words with it in the most similar other article, as a negative.
+The base is the bundled all-MiniLM-L6-v2 (embeddings and the lowest FROZEN_LAYERS layers frozen); a linear head on the mean of its output
 vectors gives a logit, trained on batches of whole questions with binary cross-entropy per pair (which keeps
 the probabilities fit for a no-answer threshold) plus a listwise loss per question (the right sentence above
 its group-mates, which is what choosing the answer needs). Validation (printed, and written to the model card):
@@ -23,7 +27,7 @@ for each question, is the best-scored sentence of its gold text a positive? On t
 
     python scripts/train_answer_model.py ../shared/eval/squad-public ../shared/eval/bbc-news
 
-About 40 minutes on 2 cores (one epoch, 1,490 batches of at least 32 pairs).
+About 35 minutes on 2 idle cores (one epoch, 1,335 batches of at least 32 pairs).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa.answer_model import CARD_FILE, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, pair_tokenizer  # noqa: E402
+from qa.answer_model import CARD_FILE, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, in_context, pair_tokenizer  # noqa: E402
 from qa.embedding import resolve_model  # noqa: E402
 from qa.evaluation import contains_answer, read_jsonl  # noqa: E402
 from qa.onnx_backend import write_int8_onnx  # noqa: E402
@@ -58,10 +62,13 @@ logger = logging.getLogger("train_answer_model")
 SEED = 13
 HOLD_OUT_EVERY = 4  # of the SQuAD articles sorted by title, the 1st, 5th, 9th... are never trained on
 NEGATIVE_PARAGRAPHS = 2  # best BM25 non-gold paragraphs whose sentences are negatives
-NEGATIVES_PER_QUESTION = 4  # at most this many of their sentences per question
+NEGATIVES_PER_QUESTION = 3  # at most this many of their sentences per question
 CLOZE_PER_ARTICLE = 2  # cloze questions made from each bbc-news article no evaluation question is about
 CLOZE_HARD_NEGATIVES = 3  # other sentences of the article sharing most words with a cloze question
-CLOZE_RANDOM_NEGATIVES = 2  # and more of them drawn at random
+CLOZE_RANDOM_NEGATIVES = 1  # and more of them drawn at random
+CLOZE_OTHER_ARTICLES = 1  # the sentence sharing most words with the question in each of the most similar articles
+TITLE_DROPOUT = 0.15  # share of the questions whose sentences are read without their document's title
+FROZEN_LAYERS = 2  # lowest transformer layers kept as they are (with the embeddings): a quarter less backward work
 EPOCHS = 1
 BATCH = 32
 LEARNING_RATE = 5e-5
@@ -81,6 +88,11 @@ class Group:
 def sentences_of(text: str) -> list[str]:
     """The text's sentences, as the answer scoring will see them at run time."""
     return [text[start:end] for start, end in split_sentences(text)]
+
+
+def titled(sentences: list[str], title: str, shown: bool) -> list[str]:
+    """The sentences as the model reads them (`in_context`), with the title only when `shown`."""
+    return [in_context(sentence, title if shown else "") for sentence in sentences]
 
 
 def held_out_titles(titles: set[str]) -> list[str]:
@@ -110,18 +122,21 @@ def squad_groups(folder: Path, held_out: set[str], rng: random.Random) -> tuple[
         if not any(labels):
             continue  # an answer cut by the sentence splitter: no sentence to call right
         if paragraphs[gold]["title"] in held_out:
-            valid.append(Group(query["text"], tuple(own), tuple(labels)))
+            valid.append(Group(query["text"], tuple(titled(own, paragraphs[gold]["title"], True)), tuple(labels)))
             continue
+        shown = rng.random() >= TITLE_DROPOUT
         ablated = [cut for sentence, label in zip(own, labels) if label
                    if (cut := without_answers(sentence, answers)) and not contains_answer(cut, answers)]
         terms = query_terms(query["text"]) or tokenize([query["text"]])[0]
         ranked, _ = retriever.retrieve([terms], k=NEGATIVE_PARAGRAPHS + 1, show_progress=False)
         others = [sentence for position in ranked[0] if train_ids[position] != gold
-                  for sentence in sentences_of(paragraphs[train_ids[position]]["text"])
-                  if not contains_answer(sentence, answers)][: 4 * NEGATIVES_PER_QUESTION]
+                  for sentence in titled([s for s in sentences_of(paragraphs[train_ids[position]]["text"])
+                                          if not contains_answer(s, answers)],
+                                         paragraphs[train_ids[position]]["title"], shown)][: 4 * NEGATIVES_PER_QUESTION]
         negatives = rng.sample(others, min(NEGATIVES_PER_QUESTION, len(others)))
-        extra = ablated + negatives
-        train.append(Group(query["text"], tuple(own + extra), tuple(labels + [0] * len(extra))))
+        title = paragraphs[gold]["title"]
+        extra = titled(ablated, title, shown) + negatives
+        train.append(Group(query["text"], tuple(titled(own, title, shown) + extra), tuple(labels + [0] * len(extra))))
     return train, valid
 
 
@@ -174,14 +189,17 @@ def bbc_cloze_groups(folder: Path, rng: random.Random) -> list[Group]:
 
     Articles that are gold for a public question, near an unanswerable one, or share the body of either are never
     used, so the bbc-news figures stay held out. Candidates: the answer sentence (positive), it with the answer
-    cut out, the lead, the CLOZE_HARD_NEGATIVES other sentences sharing most words with the question, and
-    CLOZE_RANDOM_NEGATIVES more (any that also holds the answer counts as positive).
+    cut out, the lead, the CLOZE_HARD_NEGATIVES other sentences sharing most words with the question,
+    CLOZE_RANDOM_NEGATIVES more, and the sentence sharing most words with it in each of the CLOZE_OTHER_ARTICLES
+    most similar other articles (BM25); any that also holds the answer counts as positive.
     """
     questions = [*read_jsonl(folder / "queries.jsonl"), *read_jsonl(folder / "unanswerable.jsonl")]
     kept_out = {doc for q in questions for doc in [*q["metadata"].get("gold", []), *q["metadata"].get("near", [])]}
     articles = list(read_jsonl(folder / "corpus.jsonl"))
     bodies = {article["text"] for article in articles if article["_id"] in kept_out}
     usable = [a for a in articles if a["_id"] not in kept_out and a["text"] not in bodies]
+    similar = bm25s.BM25()
+    similar.index(tokenize([article["text"] for article in usable]), show_progress=False)
     groups = []
     for article in rng.sample(usable, len(usable)):
         own = sentences_of(article["text"])
@@ -198,6 +216,13 @@ def bbc_cloze_groups(folder: Path, rng: random.Random) -> list[Group]:
             rest = [i for i in others if i not in hard]
             picked = hard + rng.sample(rest, min(CLOZE_RANDOM_NEGATIVES, len(rest)))
             chosen = [own[position], without_answers(own[position], [answer]), own[0], *(own[i] for i in picked)]
+            shown = rng.random() >= TITLE_DROPOUT
+            chosen = titled(chosen, article["title"], shown)
+            ranked, _ = similar.retrieve([list(asked)], k=CLOZE_OTHER_ARTICLES + 1, show_progress=False)
+            for other in [usable[i] for i in ranked[0] if usable[i]["text"] != article["text"]][:CLOZE_OTHER_ARTICLES]:
+                theirs = sentences_of(other["text"])
+                closest = max(theirs, key=lambda sentence: len(asked & set(tokenize([sentence])[0])))
+                chosen += titled([closest], other["title"], shown)
             labels = [1, 0, *(int(contains_answer(sentence, [answer])) for sentence in chosen[2:])]
             groups.append(Group(question, tuple(chosen), tuple(labels)))
     return groups
@@ -209,8 +234,10 @@ def bbc_groups(folder: Path) -> list[Group]:
     groups = []
     for query in read_jsonl(folder / "queries.jsonl"):
         meta = query["metadata"]
-        own = sentences_of(articles[meta["gold"][0]]["text"])
-        groups.append(Group(query["text"], tuple(own), tuple(int(contains_answer(s, meta["answers"])) for s in own)))
+        article = articles[meta["gold"][0]]
+        own = sentences_of(article["text"])
+        groups.append(Group(query["text"], tuple(titled(own, article["title"], True)),
+                            tuple(int(contains_answer(s, meta["answers"])) for s in own)))
     return groups
 
 
@@ -295,9 +322,11 @@ def train(model: Scorer, tokenizer: Tokenizer, groups: list[Group], rng: random.
     plus LISTWISE_WEIGHT times the listwise loss per question; the mean loss of each epoch."""
     epochs = [group_batches(groups, rng) for _ in range(EPOCHS)]
     steps = sum(len(batches) for batches in epochs)
-    # The word-embedding table (a third of the weights) stays as it is: updating it cost a fifth of each step,
-    # and a few thousand questions would move only the rows of their own words.
-    model.transformer.embeddings.word_embeddings.requires_grad_(False)
+    # The embeddings (the word table is a third of the weights) and the lowest layers stay as they are: updating
+    # the table cost a fifth of each step, and a few thousand questions would move only the rows of their own
+    # words; with the lowest layers frozen too, the backward pass stops short of them.
+    model.transformer.embeddings.requires_grad_(False)
+    model.transformer.encoder.layer[:FROZEN_LAYERS].requires_grad_(False)
     trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
     optimizer = torch.optim.AdamW(trained, lr=LEARNING_RATE, weight_decay=0.01)
     warmup = int(WARMUP * steps)
@@ -376,7 +405,10 @@ def main() -> None:
                 "text): a figure, sum, date, reason, place or name of a later sentence asked for in "
                 "words around it and from the headline; the lead, the answer sentence with the answer cut out, "
                 f"the {CLOZE_HARD_NEGATIVES} sentences sharing most words with the question and "
-                f"{CLOZE_RANDOM_NEGATIVES} more as negatives. Loss: binary cross-entropy per pair plus "
+                f"{CLOZE_RANDOM_NEGATIVES} more as negatives, and the sentence sharing most words with it in the "
+                f"{CLOZE_OTHER_ARTICLES} most similar other article(s). Each sentence read after its document's "
+                f"title ('title | sentence'), without it for {TITLE_DROPOUT} of the questions; embeddings and the "
+                f"lowest {FROZEN_LAYERS} layers frozen. Loss: binary cross-entropy per pair plus "
                 f"{LISTWISE_WEIGHT} x a listwise softmax loss per question",
                 "cloze_questions": len(cloze),
         "held_out_articles": held_out,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.answer_model import CARD_FILE, MAX_PAIR_TOKENS, MODEL_DIR, MODEL_FILE, AnswerModel, read_card
+from qa.answer_model import CARD_FILE, MAX_PAIR_TOKENS, MODEL_DIR, MODEL_FILE, AnswerModel, in_context, read_card
 from qa.errors import QAError
 
 # Sentences of BBC News articles (2004) and of the bundled Track Persia article: one that restates the story and
@@ -45,6 +45,16 @@ def test_scores_do_not_depend_on_the_other_sentences(answer_model: AnswerModel) 
     together = answer_model.probabilities(question, [restates, answers, restates])
     assert together[1] == pytest.approx(alone[0], abs=1e-6)
     assert together[0] == pytest.approx(together[2], abs=1e-6)
+
+
+def test_the_sentence_is_read_after_its_documents_title(answer_model: AnswerModel) -> None:
+    # a sentence that never names its subject answers only in a story about the thing asked for
+    question, sentence = "How many drones attacked the prime minister's residence?", "Three drones were launched."
+    assert in_context(sentence, "Kadhimi attack") == "Kadhimi attack | Three drones were launched."
+    assert in_context(sentence, "  ") == sentence
+    about, elsewhere = (float(answer_model.probabilities(question, [sentence], title)[0])
+                        for title in ("Drone attack on Iraqi prime minister Kadhimi", "Houthi drones hit Saudi oil plant"))
+    assert about > 2 * elsewhere
 
 
 def test_a_question_of_10000_characters_is_cut_to_the_models_window(answer_model: AnswerModel) -> None:
