@@ -9,8 +9,8 @@ Two steps, each with the signal it does best:
 - The answer sentence: similarity cannot tell a sentence that restates the question (the lead naming the same
   people) from the one that answers it (the one with the figure): on bbc-news it marked an answer for 0.35 of
   questions. The trained cross-encoder (`qa.answer_model`) reads the question with each sentence of the kept
-  passages; its probability is the sentence's score, and a best one below NO_ANSWER_THRESHOLD means the archive
-  does not seem to answer.
+  passages, each after its document's title; its probability is the sentence's score, and a best one below
+  NO_ANSWER_THRESHOLD means the archive does not seem to answer.
 """
 
 from __future__ import annotations
@@ -33,12 +33,14 @@ TermWeights = Callable[[Sequence[str]], np.ndarray]
 # beside the model they belong to (scripts/calibrate_answer_model.py; the card says what each trades).
 NO_ANSWER_THRESHOLD: float = read_card()["no_answer_threshold"]
 STRONG_ANSWER_THRESHOLD: float = read_card()["strong_answer_threshold"]
-# The answer is chosen by the answer model's logit and two signals one sentence cannot show it: whether the
-# sentence is a story's lead (which restates what a reporter's question was written from) and how far its
-# passage ranks below the best one (its rerank key minus the best key; 0 without a rerank). The weights are
-# fit on public data (scripts/fit_answer_choice.py) and kept in the model card.
-CHOICE_FEATURES = ("logit", "lead", "passage_gap")
-CHOICE_WEIGHTS: dict[str, float] = read_card().get("choice_weights", {"logit": 1.0, "lead": 0.0, "passage_gap": 0.0})
+# The answer is chosen by the answer model's logit and signals it does not weigh: whether the sentence is a
+# story's lead (which restates what a reporter's question was written from), how far its passage ranks below
+# the best one (its rerank key minus the best key; 0 without a rerank), and whether it states the kind of
+# answer the question's wording asks for (`holds_type`: a figure for "how many", a name for "who"; 0 when the
+# wording asks for no kind). The weights are fit on public data (scripts/fit_answer_choice.py) and kept in
+# the model card.
+CHOICE_FEATURES = ("logit", "lead", "passage_gap", "asked_kind")
+CHOICE_WEIGHTS: dict[str, float] = read_card()["choice_weights"]
 LEXICAL_WEIGHT = 1.0  # idf-weighted share of question terms in the sentence
 PAIR_WEIGHT = 0.5  # share of the question's consecutive term pairs found in the sentence
 TYPE_WEIGHT = 0.2  # the sentence holds what the question's wh-word asks for
@@ -121,20 +123,31 @@ def rate_hits(asked: AskedQuestion, hits: Sequence[Hit], embedder: Embedder, wei
 
 
 def choose_answer(question: str, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> Answer:
-    """Mark each hit's best-chosen sentence (`choice_scores`), scored by its `confidence`; the answer is the
+    """Mark each hit's best-chosen sentence (`choice_order`), scored by its `confidence`; the answer is the
     best-chosen of all, and it carries the highest confidence of any candidate: the choice weighs where a
     sentence stands (a story's lead, a lower passage), while whether the archive answers at all is whether some
     sentence is likely to. Below NO_ANSWER_THRESHOLD it is not confident: the archive does not seem to answer."""
     kept = list(hits)
     if not candidates:
         return Answer(question=question, hits=tuple(kept))
-    chosen = choice_scores(np.array([c.features for c in candidates], dtype=np.float32))
-    scores = [confidence(question, kept[c.hit].text[slice(*c.span)], c.probability) for c in candidates]
-    for i in np.argsort(chosen, kind="stable"):  # best last, so each hit keeps its best-chosen sentence
+    order, scores = choice_order(question, kept, candidates)
+    for i in order:  # best last, so each hit keeps its best-chosen sentence
         kept[candidates[i].hit] = replace(kept[candidates[i].hit], answer=Sentence(*candidates[i].span, scores[i]))
-    answer = candidates[int(np.argmax(chosen))]
+    answer = candidates[order[-1]]
     kept[answer.hit] = best = replace(kept[answer.hit], answer=Sentence(*answer.span, max(scores)))
     return Answer(question=question, hits=tuple(kept), best=best, confident=best.answer.score >= NO_ANSWER_THRESHOLD)
+
+
+def choice_order(question: str, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> tuple[list[int], list[float]]:
+    """The candidates' indexes from least to best chosen (by `choice_scores`, a sentence without confidence only
+    after every sentence with some), and each candidate's `confidence`; `candidates[i].hit` indexes `hits`.
+
+    The answer and "what each source says" (qa.sources) both choose by this order, so they show one sentence.
+    """
+    scores = [confidence(question, hits[c.hit].text[slice(*c.span)], c.probability) for c in candidates]
+    features = np.array([c.features for c in candidates], dtype=np.float32).reshape(-1, len(CHOICE_FEATURES))
+    chosen = choice_scores(features)
+    return [int(i) for i in np.lexsort((chosen, np.array(scores) > 0))], scores
 
 
 def confidence(question: str, sentence: str, probability: float) -> float:
@@ -170,13 +183,14 @@ def answer_candidates(question: str, hits: Sequence[Hit], keys: np.ndarray | Non
 
     `keys` are the hits' rerank keys (None when they were not reranked: every passage then counts alike).
     """
-    candidates = []
+    candidates, kind = [], answer_type(question)
     for number, hit in enumerate(hits):
         spans, probabilities = rated_sentences(question, hit, model)
         gap = float(keys[number] - keys.max()) if keys is not None else 0.0
         for position, (span, probability) in enumerate(zip(spans, probabilities)):
             lead = float(hit.start == 0 and position == 0)
-            candidates.append(Candidate(number, span, float(probability), (logit(probability), lead, gap)))
+            asked_kind = float(bool(kind) and holds_type(kind, question, hit.text[slice(*span)]))
+            candidates.append(Candidate(number, span, float(probability), (logit(probability), lead, gap, asked_kind)))
     return candidates
 
 
@@ -194,7 +208,7 @@ def logit(probability: float) -> float:
 def rated_sentences(question: str, hit: Hit, model: AnswerModel) -> tuple[list[tuple[int, int]], np.ndarray]:
     """The hit's candidate sentence spans and the answer model's probability for each."""
     own = candidate_sentences(hit)
-    return own, model.probabilities(question, [hit.text[start:end] for start, end in own])
+    return own, model.probabilities(question, [hit.text[start:end] for start, end in own], hit.title)
 
 
 def sentence_scores(asked: AskedQuestion, text: str, spans: Sequence[tuple[int, int]], pieces: TokenVectors,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from qa.answer import NO_ANSWER_THRESHOLD, Candidate, confidence
+from qa.answer import NO_ANSWER_THRESHOLD, Candidate, choice_order
 from qa.records import Hit, Sentence
 from qa.text import balance_quotes
 
@@ -39,15 +39,21 @@ class SourceLine:
 
 
 def compare_sources(question: str, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> list[SourceLine]:
-    """One line per document of `hits`, in the order its first passage ranks: the sentence of its passages with
-    the highest confidence (`qa.answer.confidence`: the answer model's probability, 0 for a sentence that
-    lacks the figure or date asked for). `candidates[i].hit` indexes `hits`, as `Retriever.ask_rated` returns
-    them. A document none of whose sentences was rated has no line."""
-    best: dict[str, tuple[float, Hit]] = {}
-    for candidate in candidates:
-        hit = hits[candidate.hit]
-        score = confidence(question, hit.text[slice(*candidate.span)], candidate.probability)
-        if hit.doc_id not in best or score > best[hit.doc_id][0]:
-            best[hit.doc_id] = (score, replace(hit, answer=Sentence(*candidate.span, score)))
-    order = list(dict.fromkeys(hit.doc_id for hit in sorted(hits, key=lambda hit: hit.rank)))
-    return [SourceLine(best[doc_id][1], best[doc_id][0] < NO_ANSWER_THRESHOLD) for doc_id in order if doc_id in best]
+    """One line per document of `hits`, in the order its first passage ranks: the sentence of its passages chosen
+    first (`qa.answer.choice_order`, as the answer is), with the highest confidence of any of them (as the
+    answer has: the answer model's probability, 0 for a sentence that lacks the figure or date asked for).
+    `candidates[i].hit` indexes `hits`, as `Retriever.ask_rated` returns them. A document none of whose
+    sentences was rated has no line."""
+    order, scores = choice_order(question, hits, candidates)
+    chosen: dict[str, Candidate] = {hits[candidates[i].hit].doc_id: candidates[i] for i in order}  # best last
+    highest: dict[str, float] = {}
+    for candidate, score in zip(candidates, scores):
+        doc_id = hits[candidate.hit].doc_id
+        highest[doc_id] = max(score, highest.get(doc_id, score))
+    lines = []
+    for doc_id in dict.fromkeys(hit.doc_id for hit in sorted(hits, key=lambda hit: hit.rank)):
+        if doc_id in chosen:
+            hit = hits[chosen[doc_id].hit]
+            lines.append(SourceLine(replace(hit, answer=Sentence(*chosen[doc_id].span, highest[doc_id])),
+                                    highest[doc_id] < NO_ANSWER_THRESHOLD))
+    return lines

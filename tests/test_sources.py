@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qa import Hit, Retriever
-from qa.answer import NO_ANSWER_THRESHOLD, Candidate
+from qa.answer import NO_ANSWER_THRESHOLD, Candidate, logit
 from qa.sources import SourceLine, compare_sources
 
 SEED_QUESTION = "who was suspected of the Kadhimi attack"
@@ -16,7 +16,8 @@ def make_hit(rank: int, doc_id: str, text: str) -> Hit:
 
 
 def rated(hit: int, span: tuple[int, int], probability: float) -> Candidate:
-    return Candidate(hit, span, probability, (0.0, 0.0, 0.0))
+    """A candidate chosen by its probability alone (no lead, no passage gap, no kind asked for)."""
+    return Candidate(hit, span, probability, (logit(probability), 0.0, 0.0, 0.0))
 
 
 def test_each_document_gets_its_best_sentence_in_rank_order() -> None:
