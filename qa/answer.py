@@ -24,7 +24,8 @@ import numpy as np
 from qa.answer_model import AnswerModel, read_card
 from qa.embedding import Embedder, TokenVectors, unit
 from qa.records import Answer, Hit, Sentence
-from qa.text import MEASURES, QUESTION_WORDS, answer_type, holds_type, query_terms, split_sentences, tokenize
+from qa.text import (MEASURES, QUESTION_WORDS, answer_type, holds_type, named_share, query_terms, question_names,
+                     split_sentences, tokenize)
 
 TermWeights = Callable[[Sequence[str]], np.ndarray]
 
@@ -144,24 +145,28 @@ def choice_order(question: str, hits: Sequence[Hit], candidates: Sequence[Candid
 
     The answer and "what each source says" (qa.sources) both choose by this order, so they show one sentence.
     """
-    scores = [confidence(question, hits[c.hit].text[slice(*c.span)], c.probability) for c in candidates]
+    names = question_names(question)
+    named = [named_share(names, f"{hit.title}\n{hit.text}") for hit in hits]
+    scores = [confidence(question, hits[c.hit].text[slice(*c.span)], c.probability, named[c.hit]) for c in candidates]
     features = np.array([c.features for c in candidates], dtype=np.float32).reshape(-1, len(CHOICE_FEATURES))
     chosen = choice_scores(features)
     return [int(i) for i in np.lexsort((chosen, np.array(scores) > 0))], scores
 
 
-def confidence(question: str, sentence: str, probability: float) -> float:
-    """How sure the assistant is that the sentence answers: the answer model's probability, or 0 when the question
-    asks for a figure, a sum, a length of time or a date (`MEASURES`) and the sentence states none it does not
-    already say.
+def confidence(question: str, sentence: str, probability: float, named: float = 1.0) -> float:
+    """How sure the assistant is that the sentence answers: the answer model's probability times `named`, the
+    share of the question's names (`question_names`) that the sentence's passage or its document's title
+    states; or 0 when the question asks for a figure, a sum, a length of time or a date (`MEASURES`) and the
+    sentence states none it does not already say.
 
-    Most of the bbc-news unanswerable questions ask "how much" or "how many" of a story that gives no such figure;
-    this veto is what declines them (README, "Answers").
+    Both catch what the bbc-news unanswerable questions are made of: most ask "how much" or "how many" of a
+    story that gives no such figure, and the rest are answered best by a sentence about someone else ("Mr
+    Ebbers could face ... 85 years" for a question about Yoshiaki Tsutsumi); README, "Answers".
     """
     kind = answer_type(question)
     if kind in MEASURES and not holds_type(kind, question, sentence):
         return 0.0
-    return probability
+    return probability * named
 
 
 def rerank_keys(asked: AskedQuestion, hits: Sequence[Hit], embedder: Embedder, weights: TermWeights) -> np.ndarray:

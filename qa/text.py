@@ -23,7 +23,8 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
 # Words that say what kind of answer is wanted, not what it is about; bm25s's English stop words keep them.
 # Left out of queries (SQuAD, BM25 alone, held-out questions: R@1 0.749 -> 0.770) and of the terms an answer
 # sentence must contain (qa.answer). Documents are indexed with them, as written.
-QUESTION_WORDS = frozenset(tokenize(["who whom whose what when where which why how"])[0])
+_WH_WORDS = "who whom whose what when where which why how"
+QUESTION_WORDS = frozenset(tokenize([_WH_WORDS])[0])
 
 
 def query_terms(query: str) -> list[str]:
@@ -137,6 +138,29 @@ def holds_type(kind: str, question: str, sentence: str) -> bool:
         return False
     asked = {match.group(0).lower() for match in pattern.finditer(question)}
     return any(match.group(0).lower() not in asked for match in pattern.finditer(sentence))
+
+
+_CAPITALISED = re.compile(r"\b[A-Z][\w-]*")
+_NOT_NAMES = frozenset(_WH_WORDS.split()) | {"i", "a", "an", "the"}
+
+
+def question_names(question: str) -> list[str]:
+    """What the question is about by name: its capitalised words after the first, lower-cased, without a
+    possessive 's or question words ("How rich is Yoshiaki Tsutsumi's Seibu?" -> yoshiaki, tsutsumi, seibu).
+    A question typed in capitals throughout names nothing: its capitals say nothing."""
+    if question.isupper():
+        return []
+    words = (re.sub(r"'s$", "", match.group(0)).lower() for match in _CAPITALISED.finditer(question)
+             if match.start() > 0)
+    return list(dict.fromkeys(word for word in words if word not in _NOT_NAMES))
+
+
+def named_share(names: Sequence[str], text: str) -> float:
+    """The share of `names` that `text` states as whole words, ignoring case; 1 when there are none."""
+    if not names:
+        return 1.0
+    lowered = text.lower()
+    return sum(bool(re.search(rf"\b{re.escape(name)}\b", lowered)) for name in names) / len(names)
 
 
 def balance_quotes(sentence: str) -> str:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from qa import Embedder, Hit
-from qa.answer import (CHOICE_FEATURES, CHOICE_WEIGHTS, AskedQuestion, Candidate, answer_candidates, choice_scores,
-                       choose_answer, lexical_scores, logit, mark_answers, piece_weights, token_match)
+from qa.answer import (CHOICE_FEATURES, CHOICE_WEIGHTS, NO_ANSWER_THRESHOLD, AskedQuestion, Candidate, answer_candidates,
+                       choice_scores, choose_answer, lexical_scores, logit, mark_answers, piece_weights, token_match)
 from qa.answer_model import AnswerModel
 
 
@@ -163,3 +163,17 @@ def test_a_sentence_without_the_figure_asked_for_is_chosen_only_when_no_other_ca
     assert answer.text == "Three drones were launched." and answer.best.answer.score == pytest.approx(0.3)
     vetoed = choose_answer("How many drones were launched?", [hit(1, 0.9, text)], candidates[:1])
     assert vetoed.text == "Drones attacked the house." and vetoed.best.answer.score == 0.0 and not vetoed.confident
+
+
+def test_a_sentence_about_someone_the_question_does_not_name_does_not_answer(answer_model: AnswerModel) -> None:
+    # a sentence of bbc-news business-100: the model alone rates it as answering either question
+    text = "Mr Ebbers could face a jail sentence of up to 85 years if convicted of all the charges he is facing."
+    hits = [hit(1, 0.9, text, title="Ebbers denies WorldCom fraud")]
+    about_someone_else = "How many years in prison could Japanese tycoon Yoshiaki Tsutsumi face if convicted?"
+    candidates = answer_candidates(about_someone_else, hits, None, answer_model)
+    assert candidates[0].probability > NO_ANSWER_THRESHOLD
+    assert not choose_answer(about_someone_else, hits, candidates).confident
+    about_him = "How many years in prison could WorldCom founder Bernie Ebbers face if convicted?"
+    answer = choose_answer(about_him, hits, answer_candidates(about_him, hits, None, answer_model))
+    assert answer.confident and answer.best.answer.score == pytest.approx(2 / 3 * answer_candidates(
+        about_him, hits, None, answer_model)[0].probability)  # "bernie" is not in the passage

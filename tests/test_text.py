@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.text import answer_type, balance_quotes, holds_type
+from qa.text import answer_type, balance_quotes, holds_type, named_share, question_names
 
 
 @pytest.mark.parametrize(("sentence", "shown"), [
@@ -53,3 +53,21 @@ def test_answer_type(question: str, kind: str) -> None:
 def test_holds_type_finds_what_the_question_asks_for_and_does_not_say(question: str, sentence: str,
                                                                       holds: bool) -> None:
     assert holds_type(answer_type(question), question, sentence) is holds
+
+
+@pytest.mark.parametrize(("question", "names"), [
+    ("How many years could Japanese tycoon Yoshiaki Tsutsumi's firm face?", ["japanese", "yoshiaki", "tsutsumi"]),
+    ("who was suspected of the Kadhimi attack", ["kadhimi"]),
+    ("What did I say to the BBC about Jay-Z?", ["bbc", "jay-z"]),
+    ("In which city did he die?", []),
+    ("WHO WAS SUSPECTED OF THE KADHIMI ATTACK", []),
+])
+def test_question_names_are_its_capitalised_words_after_the_first(question: str, names: list[str]) -> None:
+    assert question_names(question) == names
+
+
+def test_named_share_counts_whole_words_ignoring_case() -> None:
+    assert named_share(["tsutsumi", "seibu"], "Mr Tsutsumi resigned from Seibu Railway.") == 1.0
+    assert named_share(["tsutsumi", "seibu"], "Mr Ebbers could face 85 years; Seibus fell.") == 0.0
+    assert named_share(["kadhimi", "iraq"], "Kadhimi was unhurt.") == 0.5
+    assert named_share([], "anything") == 1.0
