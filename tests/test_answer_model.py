@@ -6,10 +6,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import onnxruntime
 import pytest
 
 from qa.answer_model import CARD_FILE, MAX_PAIR_TOKENS, MODEL_DIR, MODEL_FILE, AnswerModel, in_context, read_card
 from qa.errors import QAError
+from qa.onnx_backend import int8_saturates
 
 # Sentences of BBC News articles (2004) and of the bundled Track Persia article: one that restates the story and
 # one that states the asked-for fact. The first pair is the answer sentence with its figure cut out, the case
@@ -79,3 +81,31 @@ def test_a_damaged_model_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / MODEL_FILE).write_bytes(b"not an onnx file")
     with pytest.raises(QAError, match="cannot load the answer model"):
         AnswerModel(tmp_path)
+
+
+def test_scores_are_the_same_on_every_cpu(answer_model: AnswerModel) -> None:
+    # x86-64 CPUs without VNNI sum int8 products in 16 bits and saturate unless asked for exact products: the
+    # model's session must score as exact products do, whatever CPU runs this test
+    exact = AnswerModel()
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.x64quantprecision", "1")
+    exact.session = onnxruntime.InferenceSession(str(MODEL_DIR / MODEL_FILE), options,
+                                                 providers=["CPUExecutionProvider"])
+    for question, restates, answers in PAIRS:
+        assert answer_model.probabilities(question, [restates, answers]) == pytest.approx(
+            exact.probabilities(question, [restates, answers]), abs=1e-6)
+
+
+@pytest.mark.parametrize(("machine", "flags", "saturates"), [
+    ("x86_64", "flags\t: fpu sse2 avx2 avx512f avx512_vnni amx_int8\n", False),
+    ("x86_64", "flags\t: fpu sse2 avx2 avx_vnni\n", False),
+    ("x86_64", "flags\t: fpu sse2 avx2 avx512f avx512vl\n", True),
+    ("AMD64", None, True),
+    ("aarch64", "Features\t: fp asimd asimddp\n", False),
+])
+def test_int8_saturates_on_x86_64_without_vnni(tmp_path: Path, machine: str, flags: str | None,
+                                               saturates: bool) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    if flags is not None:
+        cpuinfo.write_text(flags)
+    assert int8_saturates(machine, cpuinfo) is saturates
