@@ -25,7 +25,7 @@ from qa.answer_model import AnswerModel, read_card
 from qa.embedding import Embedder, TokenVectors, unit
 from qa.records import Answer, Hit, Sentence
 from qa.text import (MEASURES, QUESTION_WORDS, answer_type, holds_type, named_share, query_terms, question_names,
-                     split_sentences, tokenize)
+                     refers_back, split_sentences, tokenize)
 
 TermWeights = Callable[[Sequence[str]], np.ndarray]
 
@@ -38,9 +38,10 @@ STRONG_ANSWER_THRESHOLD: float = read_card()["strong_answer_threshold"]
 # story's lead (which restates what a reporter's question was written from), how far its passage ranks below
 # the best one (its rerank key minus the best key; 0 without a rerank), and whether it states the kind of
 # answer the question's wording asks for (`holds_type`: a figure for "how many", a name for "who"; 0 when the
-# wording asks for no kind). The weights are fit on public data (scripts/fit_answer_choice.py) and kept in
-# the model card.
-CHOICE_FEATURES = ("logit", "lead", "passage_gap", "asked_kind")
+# wording asks for no kind), and whether it opens by pointing back to the sentence before (`refers_back`:
+# "He said...", which follows the sentence naming whom the question asks about). The weights are fit on public
+# data (scripts/fit_answer_choice.py) and kept in the model card.
+CHOICE_FEATURES = ("logit", "lead", "passage_gap", "asked_kind", "refers_back")
 CHOICE_WEIGHTS: dict[str, float] = read_card()["choice_weights"]
 LEXICAL_WEIGHT = 1.0  # idf-weighted share of question terms in the sentence
 PAIR_WEIGHT = 0.5  # share of the question's consecutive term pairs found in the sentence
@@ -193,9 +194,11 @@ def answer_candidates(question: str, hits: Sequence[Hit], keys: np.ndarray | Non
         spans, probabilities = rated_sentences(question, hit, model)
         gap = float(keys[number] - keys.max()) if keys is not None else 0.0
         for position, (span, probability) in enumerate(zip(spans, probabilities)):
+            sentence = hit.text[slice(*span)]
             lead = float(hit.start == 0 and position == 0)
-            asked_kind = float(bool(kind) and holds_type(kind, question, hit.text[slice(*span)]))
-            candidates.append(Candidate(number, span, float(probability), (logit(probability), lead, gap, asked_kind)))
+            asked_kind = float(bool(kind) and holds_type(kind, question, sentence))
+            features = (logit(probability), lead, gap, asked_kind, float(refers_back(sentence)))
+            candidates.append(Candidate(number, span, float(probability), features))
     return candidates
 
 

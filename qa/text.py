@@ -140,6 +140,15 @@ def holds_type(kind: str, question: str, sentence: str) -> bool:
     return any(match.group(0).lower() not in asked for match in pattern.finditer(sentence))
 
 
+_REFERRING = re.compile(r"(?:He|She|It|They|This|These|That|Its|His|Her|Their)\b")
+
+
+def refers_back(sentence: str) -> bool:
+    """Does the sentence open with a word that points to what the sentence before said ("He said...", "This
+    allowed...")? Such a sentence often answers a question restated by the one before it."""
+    return bool(_REFERRING.match(sentence))
+
+
 _CAPITALISED = re.compile(r"\b[A-Z][\w-]*")
 _NOT_NAMES = frozenset(_WH_WORDS.split()) | {"i", "a", "an", "the"}
 

@@ -5,7 +5,7 @@
 Each set is indexed with the project's pipeline (the same cache as `python -m qa eval`), each answerable question
 is asked, and every candidate sentence of the 5 passages `ask` keeps is recorded with its CHOICE_FEATURES
 (the answer model's logit, whether it is a story's lead, its passage's rerank gap, whether it states the kind
-of answer asked for) and whether it holds an
+of answer asked for, whether it opens by pointing back to the sentence before) and whether it holds an
 answer string. The weights maximise the likelihood that, among a question's candidates, a right one is chosen
 (a softmax over candidates, each set weighing the same, L2 = 0.01, questions without a right candidate left
 out). SQuAD questions of the articles the answer model was held out on are never used. Printed and written to

@@ -123,7 +123,8 @@ def test_the_figure_is_chosen_over_the_lead_that_restates_the_question(embedder:
 
 def test_the_lead_weighs_against_a_sentence_and_a_lower_passage_too() -> None:
     # the same logit: a later sentence of the best passage, the lead of it, a sentence of a passage ranked lower
-    features = np.array([[0.5, 0.0, 0.0, 0.0], [0.5, 1.0, 0.0, 0.0], [0.5, 0.0, -0.4, 0.0]], dtype=np.float32)
+    features = np.array([[0.5, 0.0, 0.0, 0.0, 0.0], [0.5, 1.0, 0.0, 0.0, 0.0], [0.5, 0.0, -0.4, 0.0, 0.0]],
+                        dtype=np.float32)
     assert int(np.argmax(choice_scores(features))) == 0
     assert choice_scores(features)[1] < choice_scores(features)[0] and choice_scores(features)[2] < choice_scores(features)[0]
 
@@ -138,13 +139,22 @@ def test_a_sentence_stating_the_kind_of_answer_asked_for_is_preferred(answer_mod
     assert all(c.features[CHOICE_FEATURES.index("asked_kind")] == 0.0 for c in unasked)
 
 
+def test_a_sentence_pointing_back_to_the_one_before_is_preferred(answer_model: AnswerModel) -> None:
+    # "He ..." follows the sentence naming whom the question asks about: the choice weighs for it
+    text = "Kadhimi's spokesman spoke to reporters after the attack. He said the prime minister was unharmed."
+    candidates = answer_candidates("What did Kadhimi's spokesman say after the attack?", [hit(1, 0.9, text)], None,
+                                   answer_model)
+    assert [c.features[CHOICE_FEATURES.index("refers_back")] for c in candidates] == [0.0, 1.0]
+    assert CHOICE_WEIGHTS["refers_back"] > 0
+
+
 def test_the_answer_is_as_sure_as_the_strongest_sentence_even_when_another_is_shown() -> None:
     # a story's lead the model rates higher, and a later sentence the choice prefers (the lead weighs against):
     # the later one is shown, and the archive seems to answer because some sentence is likely to
     text = "Ministers met on Monday to discuss the plan. The plan will cost £2bn."
     lead, later = (0, 44), (45, len(text))
-    candidates = [Candidate(0, lead, 0.55, (logit(0.55), 1.0, 0.0, 0.0)),
-                  Candidate(0, later, 0.45, (logit(0.45), 0.0, 0.0, 0.0))]
+    candidates = [Candidate(0, lead, 0.55, (logit(0.55), 1.0, 0.0, 0.0, 0.0)),
+                  Candidate(0, later, 0.45, (logit(0.45), 0.0, 0.0, 0.0, 0.0))]
     chosen = choice_scores(np.array([c.features for c in candidates], dtype=np.float32))
     assert chosen[1] > chosen[0]
     answer = choose_answer("What will the plan cost?", [hit(1, 0.9, text)], candidates)
@@ -157,8 +167,8 @@ def test_the_answer_is_as_sure_as_the_strongest_sentence_even_when_another_is_sh
 
 def test_a_sentence_without_the_figure_asked_for_is_chosen_only_when_no_other_can_be() -> None:
     text = "Drones attacked the house. Three drones were launched."
-    candidates = [Candidate(0, (0, 26), 0.99, (logit(0.99), 0.0, 0.0, 0.0)),
-                  Candidate(0, (27, len(text)), 0.3, (logit(0.3), 0.0, 0.0, 0.0))]
+    candidates = [Candidate(0, (0, 26), 0.99, (logit(0.99), 0.0, 0.0, 0.0, 0.0)),
+                  Candidate(0, (27, len(text)), 0.3, (logit(0.3), 0.0, 0.0, 0.0, 0.0))]
     answer = choose_answer("How many drones were launched?", [hit(1, 0.9, text)], candidates)
     assert answer.text == "Three drones were launched." and answer.best.answer.score == pytest.approx(0.3)
     vetoed = choose_answer("How many drones were launched?", [hit(1, 0.9, text)], candidates[:1])

@@ -17,7 +17,7 @@ def make_hit(rank: int, doc_id: str, text: str) -> Hit:
 
 def rated(hit: int, span: tuple[int, int], probability: float) -> Candidate:
     """A candidate chosen by its probability alone (no lead, no passage gap, no kind asked for)."""
-    return Candidate(hit, span, probability, (logit(probability), 0.0, 0.0, 0.0))
+    return Candidate(hit, span, probability, (logit(probability), 0.0, 0.0, 0.0, 0.0))
 
 
 def test_each_document_gets_its_best_sentence_in_rank_order() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.text import answer_type, balance_quotes, holds_type, named_share, question_names
+from qa.text import answer_type, balance_quotes, holds_type, named_share, question_names, refers_back
 
 
 @pytest.mark.parametrize(("sentence", "shown"), [
@@ -71,3 +71,16 @@ def test_named_share_counts_whole_words_ignoring_case() -> None:
     assert named_share(["tsutsumi", "seibu"], "Mr Ebbers could face 85 years; Seibus fell.") == 0.0
     assert named_share(["kadhimi", "iraq"], "Kadhimi was unhurt.") == 0.5
     assert named_share([], "anything") == 1.0
+
+
+@pytest.mark.parametrize(("sentence", "points_back"), [
+    ('But he said: "We will find them."', False),  # "But" first: not read as pointing back
+    ("He said the prime minister was unharmed.", True),
+    ("This allowed the drones to avoid the defences.", True),
+    ("Its net profit was $5bn.", True),
+    ("Theirs is a long story.", False),  # a word starting like one, not one
+    ("Three drones were launched.", False),
+    ("the deal was signed.", False),
+])
+def test_a_sentence_opening_with_a_word_that_points_back_is_told_apart(sentence: str, points_back: bool) -> None:
+    assert refers_back(sentence) is points_back
