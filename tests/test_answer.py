@@ -10,7 +10,8 @@ import pytest
 
 from qa import Embedder, Hit
 from qa.answer import (CHOICE_FEATURES, CHOICE_WEIGHTS, NO_ANSWER_THRESHOLD, AskedQuestion, Candidate, answer_candidates,
-                       choice_scores, choose_answer, lexical_scores, logit, mark_answers, piece_weights, token_match)
+                       choice_scores, choose_answer, lexical_scores, logit, mark_answers, piece_weights, rerank_keys,
+                       rerank_signals, token_match)
 from qa.answer_model import AnswerModel
 
 
@@ -94,6 +95,17 @@ def test_mark_answers_marks_the_answering_sentence_and_reranks(embedder: Embedde
     assert [h.rank for h in answer.hits] == [1, 2]
     assert answer.best.doc_id == "d2"
     assert answer.text == "The drone attack was carried out by three quadcopters."
+
+
+def test_rerank_signals_credit_the_passage_that_states_the_question(embedder: Embedder) -> None:
+    hits = [hit(1, 0.9, "The weather was fine. Markets rose on Monday."),
+            hit(2, 0.8, "The drone attack was carried out by three quadcopters. It was night.")]
+    asked = AskedQuestion.encode("How many quadcopters carried out the drone attack?", embedder, flat)
+    signals = rerank_signals(asked, hits, embedder, flat)
+    assert signals.shape == (2, 3)
+    assert list(signals[:, 0]) == [0.9, 0.8]  # the fused scores, as they came
+    assert signals[1, 1] > signals[0, 1] and signals[1, 2] > signals[0, 2]  # its best sentence, its token match
+    assert rerank_keys(asked, hits, embedder, flat)[1] > rerank_keys(asked, hits, embedder, flat)[0]
 
 
 def test_mark_answers_without_rerank_keeps_the_order_and_k(embedder: Embedder, answer_model: AnswerModel) -> None:
