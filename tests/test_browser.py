@@ -31,6 +31,11 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SEED_QUESTION = "who was suspected of the Kadhimi attack"
+# Here two reports name a suspect: the bundled Middle East Eye article and the follow-up written below. Either
+# sentence answers (the bundled corpus alone answers with the first: tests/test_seed_questions.py), and the
+# answer is attributed to the report that states it; "what each source says" shows both.
+SUSPECTS = {"Kataeb Sayyid al-Shuhada is the key suspect": "Middle East Eye",
+            "Kataeb Hezbollah is suspected of the strike": "Baghdad Courier"}
 HOSTILE = ('---\ntitle: "<script>window.injected = 1</script> Harbour notes"\npublisher: Elmsby Gazette\n'
            'date: 2021-12-01\n---\nThe lighthouse at Port Elmsby was painted bright green '
            '<img src=x onerror="window.injected = 2"> by volunteers in December.\n')
@@ -176,10 +181,12 @@ def test_seed_question_in_a_real_browser(server: str, browser: object) -> None:
     ask(page, "how many drones targeted Kadhimi's residence")
     turn = ask(page, SEED_QUESTION)  # the second answer, below the first one's passages, is brought into view
     answer = turn.locator(".qa-answer")
-    sync_api.expect(answer).to_contain_text("Kataeb Sayyid al-Shuhada is the key suspect")
+    sync_api.expect(answer).to_contain_text("Kataeb")
+    said = [sentence for sentence in SUSPECTS if sentence in answer.inner_text()]
+    assert said, answer.inner_text()
     assert_in_view(answer, DESKTOP)
-    sync_api.expect(page.locator("mark").filter(has_text="Kataeb Sayyid al-Shuhada").first).to_be_visible()
-    sync_api.expect(turn.locator(".qa-source").first).to_contain_text("Middle East Eye")
+    sync_api.expect(page.locator("mark").filter(has_text=said[0]).first).to_be_visible()
+    sync_api.expect(turn.locator(".qa-source").first).to_contain_text(SUSPECTS[said[0]])
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=OUTPUT / "browser-answer.png")
 
