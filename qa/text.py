@@ -150,18 +150,18 @@ def refers_back(sentence: str) -> bool:
 
 
 _CAPITALISED = re.compile(r"\b[A-Z][\w-]*")
+_YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
 _NOT_NAMES = frozenset(_WH_WORDS.split()) | {"i", "a", "an", "the"}
 
 
 def question_names(question: str) -> list[str]:
     """What the question is about by name: its capitalised words after the first, lower-cased, without a
-    possessive 's or question words ("How rich is Yoshiaki Tsutsumi's Seibu?" -> yoshiaki, tsutsumi, seibu).
-    A question typed in capitals throughout names nothing: its capitals say nothing."""
-    if question.isupper():
-        return []
-    words = (re.sub(r"'s$", "", match.group(0)).lower() for match in _CAPITALISED.finditer(question)
-             if match.start() > 0)
-    return list(dict.fromkeys(word for word in words if word not in _NOT_NAMES))
+    possessive 's or question words ("How rich is Yoshiaki Tsutsumi's Seibu?" -> yoshiaki, tsutsumi, seibu),
+    and its years, which pin an event as a name does ("who won the 1998 world cup" -> 1998). A question typed
+    in capitals throughout names no words: its capitals say nothing."""
+    words = [] if question.isupper() else [re.sub(r"'s$", "", match.group(0)).lower()
+                                           for match in _CAPITALISED.finditer(question) if match.start() > 0]
+    return list(dict.fromkeys([word for word in words if word not in _NOT_NAMES] + _YEAR.findall(question)))
 
 
 def named_share(names: Sequence[str], text: str) -> float:

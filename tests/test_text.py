@@ -61,6 +61,8 @@ def test_holds_type_finds_what_the_question_asks_for_and_does_not_say(question: 
     ("What did I say to the BBC about Jay-Z?", ["bbc", "jay-z"]),
     ("In which city did he die?", []),
     ("WHO WAS SUSPECTED OF THE KADHIMI ATTACK", []),
+    ("who won the 1998 world cup", ["1998"]),
+    ("How large was America's trade deficit with China in 2004?", ["america", "china", "2004"]),
 ])
 def test_question_names_are_its_capitalised_words_after_the_first(question: str, names: list[str]) -> None:
     assert question_names(question) == names
