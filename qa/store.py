@@ -93,6 +93,12 @@ def current_generation(index_dir: Path) -> Path:
     return folder
 
 
+def generation_name(now_ns: int) -> str:
+    """The folder name of a generation built at `now_ns` (UTC): from one clock reading, so names sort by time."""
+    seconds, nanoseconds = divmod(now_ns, 1_000_000_000)
+    return time.strftime("gen-%Y%m%d-%H%M%S-", time.gmtime(seconds)) + f"{nanoseconds:09d}"
+
+
 def generations(index_dir: Path) -> list[Path]:
     """The complete generation folders of an index folder, newest first (leftovers of killed builds skipped)."""
     return sorted((p for p in Path(index_dir).glob("gen-*") if GENERATION_NAME.fullmatch(p.name) and p.is_dir()),
@@ -393,7 +399,7 @@ def write_generation(
     """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    name = time.strftime("gen-%Y%m%d-%H%M%S-") + f"{time.time_ns() % 1_000_000_000:09d}"
+    name = generation_name(time.time_ns())
     tmp = index_dir / f"{name}.tmp"
     try:
         tmp.mkdir()

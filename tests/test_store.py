@@ -11,7 +11,7 @@ import pytest
 
 from qa import Embedder, Retriever, Settings, sync
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from qa.store import CURRENT, Generation, current_generation
+from qa.store import CURRENT, GENERATION_NAME, Generation, current_generation, generation_name
 from tests.conftest import SEED_QUESTION
 
 
@@ -113,3 +113,12 @@ def test_rebuild_with_another_faiss_type(fresh_settings: Settings, embedder: Emb
     assert retriever.store.manifest.faiss_factory == "HNSW16"
     assert any("Kataeb Sayyid al-Shuhada" in hit.text for hit in retriever.search(SEED_QUESTION, k=5))
     assert isinstance(Generation(current_generation(settings.index_dir)).faiss.ntotal, int)
+
+
+def test_generation_names_sort_in_build_order_across_a_second_boundary() -> None:
+    # Two builds 5 ms apart, either side of a whole second: the later one must sort last, or a repair build
+    # would not be listed (and served as a fallback) first.
+    just_before = 1_796_446_565_998_000_000
+    names = [generation_name(just_before), generation_name(just_before + 5_000_000)]
+    assert all(GENERATION_NAME.fullmatch(name) for name in names)
+    assert names == sorted(names) and names[0] != names[1]
