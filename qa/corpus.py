@@ -58,8 +58,8 @@ def remove_file(doc_id: str, corpus_dir: Path) -> Path:
     source = (corpus_dir / doc_id).resolve()
     if corpus_dir not in source.parents or not source.is_file():
         raise QAError(f"{doc_id}: no such document in {corpus_dir}")
-    target = corpus_dir / REMOVED_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{source.name}"
-    target.parent.mkdir(exist_ok=True)
+    (corpus_dir / REMOVED_DIR).mkdir(exist_ok=True)
+    target = _unused(corpus_dir / REMOVED_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{source.name}")
     shutil.move(source, target)
     return target
 

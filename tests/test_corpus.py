@@ -32,6 +32,16 @@ def test_a_restored_file_never_overwrites_one_that_took_its_name(tmp_path: Path)
     assert (tmp_path / "drones.txt").read_text() == "new"
 
 
+def test_removing_files_of_the_same_name_keeps_each_of_them(tmp_path: Path) -> None:
+    # Two folders' report.txt removed within the same second once shared a kept name: the second overwrote the first.
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "report.txt").write_text(f"report of {folder}")
+    kept = [remove_file(f"{folder}/report.txt", tmp_path) for folder in ("a", "b")]
+    assert kept[0] != kept[1]
+    assert [path.read_text() for path in kept] == ["report of a", "report of b"]
+
+
 def test_only_a_kept_file_can_be_restored_and_only_inside_the_corpus(tmp_path: Path) -> None:
     outside = tmp_path / "secret.txt"
     outside.write_text("x")
