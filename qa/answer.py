@@ -163,8 +163,11 @@ def confidence(question: str, sentence: str, probability: float, named: float = 
 
     Both catch what the bbc-news unanswerable questions are made of: most ask "how much" or "how many" of a
     story that gives no such figure, and the rest are answered best by a sentence about someone else ("Mr
-    Ebbers could face ... 85 years" for a question about Yoshiaki Tsutsumi); README, "Answers".
+    Ebbers could face ... 85 years" for a question about Yoshiaki Tsutsumi); README, "Answers". A question of
+    question words alone ("Who? What is it?") is about nothing a sentence could answer: 0.
     """
+    if not query_terms(question):
+        return 0.0
     kind = answer_type(question)
     if kind in MEASURES and not holds_type(kind, question, sentence):
         return 0.0
