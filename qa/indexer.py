@@ -46,6 +46,12 @@ def corpus_files(corpus_dir: Path) -> dict[str, Path]:
     return files
 
 
+def shown_name(doc_id: str) -> str:
+    """`doc_id` with the bytes of a file name that are not UTF-8 shown as �: such a name cannot be stored,
+    printed or typed, so the file is reported under this name instead of indexed."""
+    return doc_id.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def sync(
     settings: Settings,
     embedder: Embedder,
@@ -87,6 +93,9 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
     files = corpus_files(settings.corpus_dir)
     hashes: dict[str, str] = {}
     for doc_id, path in files.items():
+        if shown_name(doc_id) != doc_id:
+            report.failed.append((shown_name(doc_id), "its file name is not valid UTF-8; rename the file to index it"))
+            continue
         try:
             hashes[doc_id] = sha256(path)
         except OSError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import os
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,16 @@ def test_a_bad_file_is_reported_by_name_and_the_rest_goes_on(indexed: Settings, 
     assert [doc_id for doc_id, _ in report.failed] == [name]
     assert reason in report.failed[0][1]
     assert report.added == ["good.md"] and len(report.unchanged) == 2
+    assert_old_index_answers(indexed, embedder)
+
+
+def test_a_file_whose_name_is_not_utf8_is_reported_and_the_rest_goes_on(indexed: Settings, embedder: Embedder) -> None:
+    # A Latin-1 name from an old archive once stopped the whole build with a UnicodeEncodeError.
+    Path(os.fsdecode(os.fsencode(indexed.corpus_dir) + b"/caf\xe9.txt")).write_text("The cafe in Basra closed.")
+    (indexed.corpus_dir / "good.md").write_text("The falcon count at Duhok reached forty pairs.")
+    report = sync(indexed, embedder)
+    assert report.failed == [("caf\ufffd.txt", "its file name is not valid UTF-8; rename the file to index it")]
+    assert report.added == ["good.md"]
     assert_old_index_answers(indexed, embedder)
 
 
