@@ -54,6 +54,9 @@ def default_cache_dir() -> Path:
 
 def model_layout(source: Path) -> tuple[int, int]:
     """(dimension, max_seq_length) of a mean-pooled sentence-transformers folder; QAError for other layouts."""
+    if not source.exists():
+        raise QAError(f"no model folder at {source}: give the path of a sentence-transformers model folder, or leave "
+                      "--model out for the bundled all-MiniLM-L6-v2 (nothing is downloaded at run time)")
     try:
         modules = json.loads((source / "modules.json").read_text())
         pooling_dir = next(m["path"] for m in modules if m["type"].endswith(".Pooling"))

@@ -130,6 +130,11 @@ def test_an_unknown_backend_is_refused_with_the_choices() -> None:
         Embedder(backend="tensorflow")
 
 
+def test_a_model_path_that_does_not_exist_is_named_and_nothing_is_downloaded(tmp_path: Path) -> None:
+    with pytest.raises(QAError, match="no model folder at .*missing-model.*bundled all-MiniLM-L6-v2"):
+        Embedder(str(tmp_path / "missing-model"), backend="onnx")
+
+
 def test_the_backend_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_BACKEND", "onnx")
     assert Settings.from_env().backend == "onnx"
