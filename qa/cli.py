@@ -142,7 +142,9 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return 0
     if not answer.hits:
-        print("No passages found.")
+        publishers = sorted({doc.publisher for doc in retriever.documents() if doc.publisher})
+        print(f"No passages match these filters; the sources are {', '.join(publishers) or 'unnamed'}, or a "
+              "document's file name." if filters else "No passages found.")
         return 0
     if answer.confident:
         print(f"Answer: {answer.text}\n  — {citation(answer.best)}\n")

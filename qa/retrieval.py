@@ -54,11 +54,12 @@ def check_date(value: str, name: str) -> str:
 
 
 def check_filters(filters: Filters) -> Filters:
-    """The filters, if their sources are valid text and their dates real dates; QuestionError otherwise."""
+    """The filters, if their sources are valid text and their dates real dates in order; QuestionError otherwise."""
     for source in filters.sources:
         valid_text(source, "the source")
-    check_date(filters.since, "the start date")
-    check_date(filters.until, "the end date")
+    since, until = check_date(filters.since, "the start date"), check_date(filters.until, "the end date")
+    if since and until and since > until + "\uffff":
+        raise QuestionError(f"the start date {since} is after the end date {until}; no document can match")
     return filters
 
 

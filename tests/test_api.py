@@ -81,6 +81,7 @@ def test_documents_and_health_describe_the_store(api: str, seed_retriever: Retri
     ({"q": "x" * 3000}, "characters long"),
     ({"q": SEED_QUESTION, "since": "2021-13-45"}, "'2021-13-45' is not a date"),
     ({"q": SEED_QUESTION, "until": "yesterday"}, "'yesterday' is not a date"),
+    ({"q": SEED_QUESTION, "since": "2021-12", "until": "2021-11-30"}, "is after the end date"),
 ])
 def test_bad_requests_get_400_with_a_clear_message(api: str, params: dict, message: str) -> None:
     for path in ("/search", "/ask"):

@@ -77,6 +77,17 @@ def test_empty_question_is_refused(seed_settings: Settings, capsys: pytest.Captu
     assert "question is empty" in capsys.readouterr().err
 
 
+def test_a_source_that_matches_nothing_lists_the_sources(seed_settings: Settings,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", SEED_QUESTION, "--source", "Reuters", *args_for(seed_settings)]) == 0
+    assert "No passages match these filters; the sources are Middle East Eye, Track Persia" in capsys.readouterr().out
+
+
+def test_dates_in_the_wrong_order_are_refused(seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", SEED_QUESTION, "--since", "2022", "--until", "2021-11", *args_for(seed_settings)]) == 1
+    assert "the start date 2022 is after the end date 2021-11" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("verb", sorted(VERBS))
 def test_every_verb_has_help(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
