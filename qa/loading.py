@@ -23,7 +23,7 @@ import hashlib
 import io
 import logging
 import re
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|\Z)", re.DOTALL)
-_DATE_FORMATS = ("%Y-%m-%d", "%B %d, %Y", "%d %B %Y", "%b %d, %Y", "%d %b %Y", "%Y/%m/%d", "%Y%m%d")
+_DATE_FORMATS = ("%B %d, %Y", "%d %B %Y", "%b %d, %Y", "%d %b %Y", "%Y/%m/%d")
+_MONTH_FORMATS = ("%B %Y", "%b %Y")
 
 
 def load_document(path: Path, doc_id: str | None = None, max_bytes: int = 20_000_000) -> Document:
@@ -85,7 +86,7 @@ def load_document(path: Path, doc_id: str | None = None, max_bytes: int = 20_000
         title=meta.get("title") or _title_from_name(path),
         publisher=meta.get("publisher", ""),
         author=meta.get("author", ""),
-        date=normalize_date(meta.get("date", "")),
+        date=normalize_date(meta.get("date", ""), path),
         pages=spans,
         content_hash=hashlib.sha256(data).hexdigest(),
         url=web_address(meta.get("url", ""), path),
@@ -139,20 +140,43 @@ def _unquoted(value: str) -> str:
     return value
 
 
-def normalize_date(value: str) -> str:
-    """An ISO `YYYY-MM-DD` date when the value can be read as one, else the value as given."""
+def normalize_date(value: str, path: object = "") -> str:
+    """An ISO date, `YYYY-MM-DD`, `YYYY-MM` or `YYYY`, when the value can be read as a real one; else "" (logged
+    with `path`): the date filters compare dates as ISO text, so "last Tuesday" or "2021-02-30" must not be kept."""
     value = value.strip()
     if not value:
         return ""
+    found = _read_date(value)
+    if not found:
+        logger.warning("%s: date %r is not a date this reader knows (write it as YYYY-MM-DD); left undated",
+                       path, value[:80])
+    return found
+
+
+def _read_date(value: str) -> str:
+    """The ISO form of a date written as ISO (a time may follow), compact (`20211120`, a PDF's `D:2021...`),
+    a year and month (`2021-11`, `November 2021`), a year, or in words (`20 November 2021`); "" otherwise."""
     iso = re.match(r"^D?:?(\d{4})-?(\d{2})-?(\d{2})", value)
-    if iso:
-        return "-".join(iso.groups())
+    partial = re.fullmatch(r"(\d{4})(?:-(\d{2}))?", value)
+    try:
+        if iso:
+            return date(*map(int, iso.groups())).isoformat()
+        if partial:
+            year, month = partial.groups()
+            return date(int(year), int(month or 1), 1).isoformat()[: 7 if month else 4]
+    except ValueError:
+        return ""
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(value, fmt).date().isoformat()
         except ValueError:
             continue
-    return value
+    for fmt in _MONTH_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).date().isoformat()[:7]
+        except ValueError:
+            continue
+    return ""
 
 
 def web_address(value: str, path: Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from datetime import date
 from functools import cached_property
@@ -41,12 +42,17 @@ def check_k(k: object) -> int:
 
 
 def check_date(value: str, name: str) -> str:
-    """An ISO date (YYYY-MM-DD, or YYYY-MM or YYYY) that exists, or ""; QuestionError naming `name` otherwise."""
+    """An ISO date (YYYY-MM-DD, or YYYY-MM or YYYY) that exists, or ""; QuestionError naming `name` otherwise.
+
+    Stored dates are compared as this text, so other forms `date.fromisoformat` takes (20211107, 2021-W45) are
+    refused rather than compared wrongly."""
     value = valid_text(value, name).strip()
     if not value:
         return ""
     padded = value + "-01-01"[len(value) - 4:] if len(value) in (4, 7) else value
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", padded):
+            raise ValueError(padded)
         date.fromisoformat(padded)
     except ValueError:
         raise QuestionError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2021-11-07") from None

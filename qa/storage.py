@@ -66,7 +66,7 @@ def filter_sql(filters: Filters, mark: str) -> tuple[str, list[str]]:
         clauses.append(f"d.date >= {mark}")
         params.append(filters.since)
     if filters.until:
-        clauses.append(f"d.date <= {mark}")
+        clauses.append(f"d.date <> '' AND d.date <= {mark}")  # an undated document is in no date range
         params.append(filters.until + "\uffff")
     return " AND ".join(clauses) or "TRUE", params
 

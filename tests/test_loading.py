@@ -247,7 +247,19 @@ def test_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("2021-11-20", "2021-11-20"), ("November 20, 2021", "2021-11-20"), ("D:20211120093000Z", "2021-11-20"),
-     ("20 November 2021", "2021-11-20"), ("sometime", "sometime"), ("", "")],
+     ("20 November 2021", "2021-11-20"), ("2021-11-20T09:30:00+00:00", "2021-11-20"), ("20211120", "2021-11-20"),
+     ("November 2021", "2021-11"), ("2021-11", "2021-11"), ("2021", "2021"), ("", "")],
 )
 def test_dates_are_normalized_to_iso(value: str, expected: str) -> None:
     assert normalize_date(value) == expected
+
+
+@pytest.mark.parametrize("value", ["last Tuesday", "12/11/2021", "2021-02-30", "20213045", "2021-13"])
+def test_a_date_that_cannot_be_read_is_left_out_and_named(tmp_path: Path, value: str,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """The date filters compare ISO text: "last Tuesday" kept as the date would sort after every year and match
+    any "since"; an ambiguous or impossible date would place the story at a wrong time."""
+    path = tmp_path / "harbour.txt"
+    path.write_text(f"---\ntitle: Harbour bridge\ndate: {value}\n---\nThe harbour bridge opened.\n")
+    assert load_document(path).date == ""
+    assert f"harbour.txt: date {value!r} is not a date" in caplog.text

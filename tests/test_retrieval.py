@@ -56,6 +56,26 @@ def test_filters_apply_in_retrieval(seed_retriever: Retriever) -> None:
     assert seed_retriever.search(SEED_QUESTION, filters=Filters(since="2030-01-01")) == []
 
 
+def test_an_undated_document_is_in_no_date_range(fresh_settings: Settings, embedder: Embedder) -> None:
+    """A reader asking for stories up to a date must not get one whose date nobody knows."""
+    (fresh_settings.corpus_dir / "undated-note.txt").write_text(
+        "A drone struck the prime minister's residence in Baghdad; militia leaders denied involvement.\n")
+    sync(fresh_settings, embedder)
+    retriever = Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)
+    question = "drone prime minister residence militia leaders denied"
+    assert retriever.search(question, k=1)[0].doc_id == "undated-note.txt"
+    for filters in (Filters(until="2021-11-20"), Filters(since="2021-01-01", until="2021-12-31")):
+        hits = retriever.search(question, k=10, filters=filters)
+        assert hits and all(hit.date for hit in hits), filters
+
+
+@pytest.mark.parametrize("value", ["20211107", "2021-W45", "2021-11-7"])
+def test_dates_other_than_iso_text_are_refused(seed_retriever: Retriever, value: str) -> None:
+    """Python reads 20211107 as a date, but stored dates compare as text: it would match the wrong stories."""
+    with pytest.raises(QuestionError, match="write it as YYYY-MM-DD"):
+        seed_retriever.search(SEED_QUESTION, filters=Filters(until=value))
+
+
 @pytest.mark.parametrize("question", ["", "   ", "x" * 10_000])
 def test_empty_and_overlong_questions_get_a_clear_message(seed_retriever: Retriever, question: str) -> None:
     with pytest.raises(QuestionError, match="empty|limit is"):
