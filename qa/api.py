@@ -14,13 +14,14 @@ import logging
 from dataclasses import asdict
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
 from qa.config import Settings
-from qa.errors import IndexNotFoundError, QAError, QuestionError
+from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError, QuestionError
 from qa.retrieval import MAX_K, MODES, Retriever
 from qa.storage import Filters
 
@@ -118,7 +119,9 @@ def create_app(retriever: Retriever) -> Starlette:
         routes=[Route("/search", search), Route("/ask", ask), Route("/documents", documents),
                 Route("/health", health), Route("/openapi.json", openapi, include_in_schema=False),
                 Route("/docs", docs, include_in_schema=False)],
-        exception_handlers={RequestError: bad_request, QuestionError: bad_request, IndexNotFoundError: unavailable},
+        exception_handlers={RequestError: bad_request, QuestionError: bad_request, IndexNotFoundError: unavailable,
+                            IndexMismatchError: unavailable, IndexCorruptError: unavailable,
+                            HTTPException: http_error},
     )
     return app
 
@@ -137,8 +140,15 @@ def bad_request(request: Request, error: Exception) -> JSONResponse:
 
 
 def unavailable(request: Request, error: Exception) -> JSONResponse:
-    """503 while there is no index to read."""
+    """503 while there is no index this server can read (none built, built with another model, or damaged)."""
+    logger.error("%s", error)
     return JSONResponse({"error": str(error)}, status_code=503)
+
+
+def http_error(request: Request, error: HTTPException) -> JSONResponse:
+    """Starlette's own errors (an unknown path, a method other than GET) as JSON, like every other error."""
+    return JSONResponse({"error": f"{error.detail}: {request.method} {request.url.path}"},
+                        status_code=error.status_code, headers=error.headers)
 
 
 def docs_page(schema: dict) -> str:

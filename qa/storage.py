@@ -96,7 +96,8 @@ class Manifest:
         if self.model != model or self.dimension != dimension:
             raise IndexMismatchError(
                 f"index in {where} was built with model {self.model!r} ({self.dimension} dims), "
-                f"but the configured model is {model!r} ({dimension} dims); {REBUILD_HINT}"
+                f"but the configured model is {model!r} ({dimension} dims); use the model it was built with "
+                f"(--model or QA_MODEL), or {REBUILD_HINT} with the configured one"
             )
 
 

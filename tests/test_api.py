@@ -10,31 +10,41 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import uvicorn
 
-from qa import Filters, Retriever
+from qa import Embedder, Filters, Retriever, Settings, sync
 from qa.api import create_app
 from tests.conftest import SEED_QUESTION
 
 
 @pytest.fixture(scope="module")
 def api(seed_retriever: Retriever) -> Iterator[str]:
-    """The base URL of an API server running in a thread of this process."""
+    """The base URL of an API server on the seed index."""
+    with running(seed_retriever) as base:
+        yield base
+
+
+@contextmanager
+def running(retriever: Retriever) -> Iterator[str]:
+    """The base URL of an API server over `retriever`, running in a thread of this process."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(seed_retriever), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(retriever), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "the API server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def get(base: str, path: str, **params: object) -> tuple[int, dict | str]:
@@ -96,3 +106,25 @@ def test_openapi_schema_and_docs_page_list_every_endpoint(api: str) -> None:
                                                                                  "until"]
     status, page = get(api, "/docs")
     assert status == 200 and all(f"GET {path}" in page for path in schema["paths"])
+
+
+def test_unknown_paths_and_methods_get_a_json_error(api: str) -> None:
+    status, body = get(api, "/answers", q=SEED_QUESTION)
+    assert status == 404 and body == {"error": "Not Found: GET /answers"}
+    request = urllib.request.Request(f"{api}/ask?q=who", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=60)
+    assert refused.value.code == 405 and json.loads(refused.value.read())["error"] == "Method Not Allowed: POST /ask"
+
+
+def test_an_index_rebuilt_with_another_model_gets_503_with_the_reason(fresh_settings: Settings,
+                                                                    embedder: Embedder) -> None:
+    """The server keeps running when someone rebuilds the index under it with another model: each request says
+    why it cannot answer (a one-line JSON error, 503) rather than an Internal Server Error."""
+    sync(fresh_settings, embedder)
+    with running(Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)) as base:
+        assert get(base, "/health")[0] == 200
+        sync(fresh_settings, Embedder(embedder.source), rebuild=True)
+        for path in ("/health", "/ask", "/documents"):
+            status, body = get(base, path, q=SEED_QUESTION)
+            assert status == 503 and "was built with model" in body["error"], (path, body)
