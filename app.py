@@ -22,14 +22,14 @@ import streamlit as st
 
 import qa
 from qa.config import SUPPORTED_SUFFIXES
-from qa.corpus import add_bytes, find_documents, remove_file, restore_file
+from qa.corpus import add_bytes, corpus_files, find_documents, remove_file, restore_file
 from qa.errors import BuildLockedError
 from qa.export import (
     answers_markdown, citation, escape_html, escape_markdown, highlight_html, origin_html, passage_html, relevance,
     source_details, source_line_html,
 )
 from qa.history import History, Turn, notebook_name
-from qa.indexer import corpus_files
+from qa.indexer import withdraw_unindexed
 from qa.notices import Notice, sync_notices, tempered
 from qa.sources import compare_sources
 from qa.timeline import Timeline, coverage, month_bounds
@@ -154,8 +154,8 @@ def add_uploads(files: Sequence[tuple[str, bytes]], settings: qa.Settings, embed
     """Save uploaded files into the corpus (safe names, never overwriting) and index them; a file of a type the
     page cannot read is named with the supported types.
 
-    A file the indexer cannot read is moved out again (to the corpus's `.removed/` folder), so a bad
-    upload does not linger in the corpus.
+    A file the indexer cannot read, or a copy of a document already there, is moved out again (to the corpus's
+    `.removed/` folder, `withdraw_unindexed`), so a mistaken upload does not linger in the corpus.
     """
     notices: list[Notice] = []
     saved = []
@@ -169,9 +169,7 @@ def add_uploads(files: Sequence[tuple[str, bytes]], settings: qa.Settings, embed
     label = f"Adding {len(saved)} file{'s' * (len(saved) > 1)}"
     report, outcome = sync_visibly(settings, embedder, label, uploaded=saved, previous=previous)
     if report is not None:
-        for doc_id, _ in report.failed:
-            if doc_id in saved:
-                remove_file(doc_id, settings.corpus_dir)
+        withdraw_unindexed(saved, report, settings, embedder)
     return notices + outcome
 
 

@@ -11,12 +11,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from qa.config import Settings
-from qa.corpus import add_paths, remove_file
+from qa.corpus import REMOVED_DIR, add_paths, remove_file
 from qa.embedding import Embedder
 from qa.errors import QAError
 from qa.evaluation import benchmark, cached_index_dir, held_out_articles, write_results
 from qa.export import citation
-from qa.indexer import SyncReport, sync
+from qa.indexer import SyncReport, sync, withdraw_unindexed
 from qa.retrieval import MAX_K, MODES, Filters, Retriever, check_date, check_k, valid_text
 from qa.store import check_index
 
@@ -157,10 +157,15 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_add(args: argparse.Namespace, settings: Settings) -> int:
-    for path in add_paths(args.paths, settings.corpus_dir):
-        print(f"copied {path}")
-    _sync(settings, Embedder.from_settings(settings))
-    return 0
+    """Copy, index, and move back out what could not be indexed; exit status 1 when nothing was added."""
+    added = [path.relative_to(settings.corpus_dir).as_posix() for path in add_paths(args.paths, settings.corpus_dir)]
+    for doc_id in added:
+        print(f"copied {doc_id}")
+    embedder = Embedder.from_settings(settings)
+    withdrawn = withdraw_unindexed(added, _sync(settings, embedder), settings, embedder)
+    for doc_id, why in withdrawn:
+        print(f"not added: {doc_id} ({why}); moved to {REMOVED_DIR}/", file=sys.stderr)
+    return 1 if len(withdrawn) == len(added) else 0
 
 
 def run_remove(args: argparse.Namespace, settings: Settings) -> int:

@@ -24,12 +24,24 @@ def safe_name(name: str) -> str:
     return f"{stem[:120]}{suffix}"
 
 
+def corpus_files(corpus_dir: Path) -> dict[str, Path]:
+    """Supported files under the corpus folder by doc id (relative posix path), hidden files skipped."""
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        raise QAError(f"corpus folder {corpus_dir} does not exist")
+    files = {}
+    for path in sorted(corpus_dir.rglob("*")):
+        relative = path.relative_to(corpus_dir)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES:
+            files[relative.as_posix()] = path
+    return files
+
+
 def add_bytes(name: str, data: bytes, corpus_dir: Path) -> Path:
     """Store `data` in the corpus under a safe, unused version of `name`; return the new path."""
-    target = Path(corpus_dir) / safe_name(name)
-    if target.suffix not in SUPPORTED_SUFFIXES:
-        raise QAError(f"{name} was not added: files of this type cannot be read; "
-                      f"the supported types are {', '.join(SUPPORTED_SUFFIXES)}")
+    target = Path(corpus_dir) / safe_name(check_type(name))
     Path(corpus_dir).mkdir(parents=True, exist_ok=True)
     target = _unused(target)
     tmp = target.with_name(f".{target.name}.part")
@@ -38,18 +50,36 @@ def add_bytes(name: str, data: bytes, corpus_dir: Path) -> Path:
     return target
 
 
+def check_type(name: str) -> str:
+    """`name`, if it is of a type the loaders read; QAError naming the supported types otherwise."""
+    if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise QAError(f"{name} was not added: files of this type cannot be read; "
+                      f"the supported types are {', '.join(SUPPORTED_SUFFIXES)}")
+    return name
+
+
 def add_paths(paths: list[Path], corpus_dir: Path) -> list[Path]:
-    """Copy files, or the supported files of folders, into the corpus; return the new paths."""
-    added = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            files = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES]
-        elif path.is_file():
-            files = [path]
-        else:
-            raise QAError(f"{path}: no such file or folder")
-        added += [add_bytes(file.name, file.read_bytes(), corpus_dir) for file in files]
-    return added
+    """Copy files, or the supported files of folders (hidden ones skipped, as a build skips them), into the
+    corpus; return the new paths. Every path is checked before any file is copied, so a mistyped or unreadable
+    one leaves the corpus as it was."""
+    files = [file for path in paths for file in files_to_add(Path(path), Path(corpus_dir))]
+    return [add_bytes(file.name, file.read_bytes(), corpus_dir) for file in files]
+
+
+def files_to_add(path: Path, corpus_dir: Path) -> list[Path]:
+    """The files `add_paths` copies for `path`; QAError if there are none, or if they are in the corpus already
+    (adding the corpus folder would copy every file, and its `.removed/` ones, a second time)."""
+    where = path.resolve()
+    if where == corpus_dir.resolve() or corpus_dir.resolve() in where.parents:
+        raise QAError(f"{path} is in the corpus folder already; run `python -m qa build` to index what is there")
+    if path.is_dir():
+        files = list(corpus_files(path).values())
+        if not files:
+            raise QAError(f"{path} holds no file of the types read ({', '.join(SUPPORTED_SUFFIXES)})")
+        return files
+    if path.is_file():
+        return [Path(check_type(str(path)))]
+    raise QAError(f"{path}: no such file or folder")
 
 
 def remove_file(doc_id: str, corpus_dir: Path) -> Path:

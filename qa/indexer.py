@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from qa.chunking import chunk_document
-from qa.config import SUPPORTED_SUFFIXES, Settings
+from qa.config import Settings
+from qa.corpus import corpus_files, remove_file
 from qa.embedding import Embedder, Progress
 from qa.errors import LoadError, QAError
 from qa.integrity import sha256
@@ -29,21 +30,6 @@ from qa.storage import Manifest, Writer, batches, open_writer
 logger = logging.getLogger(__name__)
 
 Stage = Callable[[str], None]
-
-
-def corpus_files(corpus_dir: Path) -> dict[str, Path]:
-    """Supported files under the corpus folder by doc id (relative posix path), hidden files skipped."""
-    corpus_dir = Path(corpus_dir)
-    if not corpus_dir.is_dir():
-        raise QAError(f"corpus folder {corpus_dir} does not exist")
-    files = {}
-    for path in sorted(corpus_dir.rglob("*")):
-        relative = path.relative_to(corpus_dir)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES:
-            files[relative.as_posix()] = path
-    return files
 
 
 def shown_name(doc_id: str) -> str:
@@ -83,6 +69,20 @@ def sync(
         writer.close()
     logger.info("index %s: %s", report.generation, report.summary())
     return report
+
+
+def withdraw_unindexed(added: Sequence[str], report: SyncReport, settings: Settings,
+                       embedder: Embedder) -> list[tuple[str, str]]:
+    """Move the just-added files (doc ids) that `report`'s sync did not index, unreadable ones and copies of a
+    document already there, out of the corpus into `.removed/` (kept, not deleted), and sync again so the last
+    build's record no longer lists them; return them with why. A mistaken upload or `add` leaves no clutter."""
+    why = dict(report.failed) | {doc_id: f"same content as {original}" for doc_id, original in report.duplicates}
+    withdrawn = [(doc_id, why[doc_id]) for doc_id in added if doc_id in why]
+    for doc_id, _ in withdrawn:
+        remove_file(doc_id, settings.corpus_dir)
+    if withdrawn:
+        sync(settings, embedder)
+    return withdrawn
 
 
 def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report: SyncReport,

@@ -33,21 +33,23 @@ def sync_notices(report: SyncReport, uploaded: Sequence[str] = (), previous: Syn
     """
     previous = previous or SyncReport()
     failed = fresh(report.failed, previous.failed, uploaded)
+    duplicates = fresh(report.duplicates, previous.duplicates, uploaded)
     done = [f"{len(names)} {verb}" for names, verb in
             ((report.added, "added"), (report.updated, "updated"), (report.removed, "removed")) if names]
     notices = []
     if done:
         notices.append(Notice("success", f"Index updated: {', '.join(done)} ({report.chunks_embedded:,} passages "
                                          "indexed)."))
-    elif not failed:
+    elif not failed and not duplicates:
         notices.append(Notice("success", "The index is up to date."))
     for doc_id, reason in failed:
         fate = "It was not added." if doc_id in uploaded else "It was skipped; fix or remove the file."
         notices.append(Notice("warning", f"Could not read **{escape_markdown(doc_id)}**: {escape_markdown(reason)}. "
                                          f"{fate}"))
-    for doc_id, original in fresh(report.duplicates, previous.duplicates, uploaded):
+    for doc_id, original in duplicates:
+        fate = "It was not added." if doc_id in uploaded else "It is indexed once."
         notices.append(Notice("info", f"**{escape_markdown(doc_id)}** has the same content as "
-                                      f"**{escape_markdown(original)}**, so it is indexed once."))
+                                      f"**{escape_markdown(original)}**. {fate}"))
     return notices
 
 

@@ -209,6 +209,17 @@ def test_unreadable_upload_is_reported_and_not_kept(built_settings: Settings, op
     assert not (built_settings.corpus_dir / "broken.pdf").exists()
 
 
+def test_an_upload_of_a_document_already_there_is_not_kept(built_settings: Settings, open_page) -> None:
+    doc_id = "trackpersia-2021-11-20-drones-iran-proxies.txt"
+    page = open_page(built_settings)
+    data = (built_settings.corpus_dir / doc_id).read_bytes()
+    page.file_uploader[0].set_value(("drones copy.txt", data, "text/plain")).run()
+    page.button(key="add-files").click().run()
+    assert any("drones-copy.txt" in info.value and "It was not added" in info.value for info in page.info)
+    assert not page.success and not (built_settings.corpus_dir / "drones-copy.txt").exists()
+    assert "Not indexed" not in "\n".join(element.value for element in page.sidebar.markdown)
+
+
 def test_unsupported_upload_names_the_file_and_the_supported_types(built_settings: Settings, open_page) -> None:
     page = open_page(built_settings)
     page.file_uploader[0].set_value([("budget.xlsx", b"PK\x03\x04 a spreadsheet", "application/vnd.ms-excel"),

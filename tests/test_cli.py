@@ -66,6 +66,41 @@ def test_build_then_add_then_remove(fresh_settings: Settings, embedder: Embedder
     assert (fresh_settings.corpus_dir / ".removed").is_dir(), "removed files are kept, not deleted"
 
 
+def test_add_checks_every_path_before_copying_any(fresh_settings: Settings, tmp_path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "orchard.txt"
+    good.write_text("The orchard produced a record apple harvest.\n")
+    sheet = tmp_path / "sheet.xyz"
+    sheet.write_text("x")
+    before = sorted(path.name for path in fresh_settings.corpus_dir.iterdir())
+    for bad in (tmp_path / "typo.txt", sheet, fresh_settings.corpus_dir):
+        assert main(["add", str(good), str(bad), *args_for(fresh_settings)]) == 1
+        assert str(bad.name) in capsys.readouterr().err
+        assert sorted(path.name for path in fresh_settings.corpus_dir.iterdir()) == before, bad
+
+
+def test_add_of_a_folder_skips_hidden_files_and_moves_out_what_cannot_be_indexed(
+        fresh_settings: Settings, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A folder's `.removed/` (or any hidden) files are not brought back, and an empty file or a copy of a
+    document already indexed does not stay in the corpus to be reported at every build."""
+    assert main(["build", *args_for(fresh_settings)]) == 0
+    folder = tmp_path / "inbox"
+    (folder / ".removed").mkdir(parents=True)
+    (folder / ".removed" / "old.txt").write_text("An article that was removed.\n")
+    (folder / "empty.txt").write_text("")
+    (folder / "orchard.txt").write_text("The orchard produced a record apple harvest.\n")
+    seed = next(fresh_settings.corpus_dir.glob("trackpersia*.txt"))
+    (folder / "copy.txt").write_bytes(seed.read_bytes())
+    capsys.readouterr()
+    assert main(["add", str(folder), *args_for(fresh_settings)]) == 0
+    out, err = capsys.readouterr()
+    assert "added: orchard.txt" in out and "old.txt" not in out + err
+    assert "not added: empty.txt (file is empty)" in err and f"not added: copy.txt (same content as {seed.name})" in err
+    assert sorted(path.name for path in fresh_settings.corpus_dir.glob("*.txt")) == sorted(
+        [seed.name, "orchard.txt", *(p.name for p in fresh_settings.corpus_dir.glob("middleeasteye*.txt"))])
+    assert main(["add", str(folder / "empty.txt"), *args_for(fresh_settings)]) == 1  # nothing was added
+
+
 def test_errors_are_one_line_messages_with_exit_code_1(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ask", SEED_QUESTION, "--index", str(tmp_path / "none")]) == 1
     err = capsys.readouterr().err

@@ -31,3 +31,11 @@ def test_no_success_is_shown_beside_a_failure() -> None:
     mixed = [Notice("warning", "notes.xlsx was not added"), *sync_notices(SyncReport(added=["a.txt"]))]
     assert [notice.kind for notice in tempered(mixed)] == ["warning", "info"]
     assert tempered(sync_notices(SyncReport(added=["a.txt"])))[0].kind == "success"
+
+
+def test_an_uploaded_copy_of_an_indexed_document_is_said_not_added_and_nothing_is_called_up_to_date() -> None:
+    copy = ("notes-2.txt", "notes.txt")
+    notices = sync_notices(SyncReport(unchanged=["notes.txt"], duplicates=[copy]), uploaded=["notes-2.txt"])
+    assert notices == [Notice("info", "**notes-2.txt** has the same content as **notes.txt**. It was not added.")]
+    in_folder = sync_notices(SyncReport(unchanged=["notes.txt"], duplicates=[copy]))
+    assert [notice.message.endswith("It is indexed once.") for notice in in_folder] == [True]
