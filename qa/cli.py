@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TextIO
 
-from qa.config import Settings
+from qa.config import Settings, whole_number
 from qa.corpus import REMOVED_DIR, add_paths, remove_file
 from qa.embedding import Embedder
 from qa.errors import QAError
@@ -43,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Sync the index with the corpus: embed new and changed files, drop "
                                          "removed ones. Example: python -m qa build")
     build.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
-    build.add_argument("--workers", type=int, default=1,
+    build.add_argument("--workers", type=argument(whole_number, "--workers"), default=1,
                        help="embed in this many processes, each writing its share (database stores only; default 1)")
 
     ask = verbs.add_parser("ask", parents=[common], help="ask a question",
@@ -84,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--cache",
                           help="folder of cached benchmark indexes, one per set and chunk setting (default: qa-eval-cache in the temporary folder)")
     evaluate.add_argument("--no-calibrate", action="store_true", help="skip the no-answer threshold calibration")
-    evaluate.add_argument("--every", type=int, default=1, help="score every n-th query only (default 1: all)")
+    evaluate.add_argument("--every", type=argument(whole_number, "--every"), default=1, help="score every n-th query only (default 1: all)")
     evaluate.add_argument("--held-out", action="store_true",
                           help="only the questions of the articles the answer model was not trained on "
                                "(held_out_articles in qa/models/answer-scorer.json); writes eval-<set>-heldout.*")
@@ -93,8 +96,24 @@ def build_parser() -> argparse.ArgumentParser:
                              description="JSON in the shape of `ask --json`; endpoints described at /docs. "
                                          "Example: python -m qa serve --store postgresql://localhost/news --port 8000")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--port", type=argument(port_number), default=8000, help="port (default 8000)")
     return parser
+
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def say(text: object = "", file: TextIO | None = None) -> None:
+    """Print, without the control characters a document may hold (an escape sequence in an article's text or
+    title would otherwise clear or retitle the reader's terminal); newlines and tabs stay."""
+    print(_CONTROLS.sub("", str(text)), file=file)
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1 to 65535; QAError otherwise."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise QAError(f"the port must be a whole number from 1 to 65535, not {text!r}")
+    return int(text)
 
 
 def argument(check: Callable[..., object], *names: str) -> Callable[[str], object]:
@@ -113,23 +132,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb; any failure becomes a one-line message on stderr and exit code 1 (usage errors: 2)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    settings = Settings.from_env(corpus_dir=args.corpus, index_dir=args.index, store=args.store,
-                                 model=args.model)
     try:
+        settings = Settings.from_env(corpus_dir=args.corpus, index_dir=args.index, store=args.store,
+                                     model=args.model)
         return VERBS[args.verb](args, settings)
+    except BrokenPipeError:  # the reader stopped reading (`| head`): what they wanted was printed
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except QAError as error:
-        print(f"error: {error}", file=sys.stderr)
+        say(f"error: {error}", file=sys.stderr)
     except KeyboardInterrupt:
-        print("stopped", file=sys.stderr)
+        say("stopped", file=sys.stderr)
     except Exception as error:  # noqa: BLE001 - a user gets one line, never a traceback (-v logs it)
         logger.info("unexpected failure", exc_info=True)
-        print(f"error: {type(error).__name__}: {error} (run again with -v for details)", file=sys.stderr)
+        say(f"error: {type(error).__name__}: {error} (run again with -v for details)", file=sys.stderr)
     return 1
 
 
 def run_build(args: argparse.Namespace, settings: Settings) -> int:
-    if args.workers < 1:
-        raise QAError(f"--workers must be 1 or more, not {args.workers}")
     report = _sync(settings, Embedder.from_settings(settings), rebuild=args.rebuild, workers=args.workers)
     return 1 if report.failed and not (report.changed or report.unchanged) else 0
 
@@ -139,20 +159,20 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
     filters = Filters(sources=tuple(args.source), since=args.since, until=args.until)
     answer = retriever.ask(args.question, k=args.k, mode=args.mode, filters=filters)
     if args.json:
-        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        say(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return 0
     if not answer.hits:
         publishers = sorted({doc.publisher for doc in retriever.documents() if doc.publisher})
-        print(f"No passages match these filters; the sources are {', '.join(publishers) or 'unnamed'}, or a "
+        say(f"No passages match these filters; the sources are {', '.join(publishers) or 'unnamed'}, or a "
               "document's file name." if filters else "No passages found.")
         return 0
     if answer.confident:
-        print(f"Answer: {answer.text}\n  — {citation(answer.best)}\n")
+        say(f"Answer: {answer.text}\n  — {citation(answer.best)}\n")
     else:
-        print("The archive does not seem to answer this: no sentence states it. The closest passages are below.\n")
+        say("The archive does not seem to answer this: no sentence states it. The closest passages are below.\n")
     for hit in answer.hits:
-        print(f"{hit.rank}. {citation(hit)} (score {hit.score:.3f})")
-        print(f"   {hit.text}\n")
+        say(f"{hit.rank}. {citation(hit)} (score {hit.score:.3f})")
+        say(f"   {hit.text}\n")
     return 0
 
 
@@ -160,16 +180,16 @@ def run_add(args: argparse.Namespace, settings: Settings) -> int:
     """Copy, index, and move back out what could not be indexed; exit status 1 when nothing was added."""
     added = [path.relative_to(settings.corpus_dir).as_posix() for path in add_paths(args.paths, settings.corpus_dir)]
     for doc_id in added:
-        print(f"copied {doc_id}")
+        say(f"copied {doc_id}")
     embedder = Embedder.from_settings(settings)
     withdrawn = withdraw_unindexed(added, _sync(settings, embedder), settings, embedder)
     for doc_id, why in withdrawn:
-        print(f"not added: {doc_id} ({why}); moved to {REMOVED_DIR}/", file=sys.stderr)
+        say(f"not added: {doc_id} ({why}); moved to {REMOVED_DIR}/", file=sys.stderr)
     return 1 if len(withdrawn) == len(added) else 0
 
 
 def run_remove(args: argparse.Namespace, settings: Settings) -> int:
-    print(f"moved {args.doc_id} to {remove_file(args.doc_id, settings.corpus_dir)}")
+    say(f"moved {args.doc_id} to {remove_file(args.doc_id, settings.corpus_dir)}")
     _sync(settings, Embedder.from_settings(settings))
     return 0
 
@@ -180,28 +200,28 @@ def run_info(args: argparse.Namespace, settings: Settings) -> int:
     documents = retriever.documents()
     report = retriever.store.last_report() or SyncReport()
     if args.json:
-        print(json.dumps({"index": retriever.store.location(), "manifest": vars(manifest),
+        say(json.dumps({"index": retriever.store.location(), "manifest": vars(manifest),
                           "documents": [{**vars(doc), "status": "indexed"} for doc in documents],
                           "failed": [{"doc_id": d, "status": f"failed: {why}"} for d, why in report.failed],
                           "duplicates": [{"doc_id": d, "status": f"duplicate of {original}"}
                                          for d, original in report.duplicates]},
                          indent=2, ensure_ascii=False))
         return 0
-    print(f"index:     {retriever.store.location()}")
+    say(f"index:     {retriever.store.location()}")
     if retriever.store.fallback:
-        print(f"warning:   serving an earlier generation because {retriever.store.fallback}; "
+        say(f"warning:   serving an earlier generation because {retriever.store.fallback}; "
               "run `python -m qa build` to repair")
-    print(f"model:     {manifest.model} ({manifest.dimension} dims), dense index {manifest.faiss_factory}")
-    print(f"chunks:    {manifest.chunks} of at most {manifest.chunk_tokens} word pieces")
-    print(f"built:     {manifest.built_at}")
-    print(f"documents: {manifest.documents}")
+    say(f"model:     {manifest.model} ({manifest.dimension} dims), dense index {manifest.faiss_factory}")
+    say(f"chunks:    {manifest.chunks} of at most {manifest.chunk_tokens} word pieces")
+    say(f"built:     {manifest.built_at}")
+    say(f"documents: {manifest.documents}")
     for doc in documents:
-        print(f"  {doc.doc_id}: {doc.title} — {doc.publisher or 'unknown publisher'}, {doc.date or 'no date'}, "
+        say(f"  {doc.doc_id}: {doc.title} — {doc.publisher or 'unknown publisher'}, {doc.date or 'no date'}, "
               f"{doc.chunks} chunks")
     for doc_id, reason in report.failed:
-        print(f"  {doc_id}: not indexed: {reason}")
+        say(f"  {doc_id}: not indexed: {reason}")
     for doc_id, original in report.duplicates:
-        print(f"  {doc_id}: not indexed: same content as {original}")
+        say(f"  {doc_id}: not indexed: same content as {original}")
     return 0
 
 
@@ -213,9 +233,9 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
         raise QAError(f"no index in {settings.index_dir}; build it with `python -m qa build`")
     serving = Retriever.open(settings=settings).store
     for name, problem in report:
-        print(f"{name}: {problem or 'verified'}{' (serving)' if name == Path(serving.location()).name else ''}")
+        say(f"{name}: {problem or 'verified'}{' (serving)' if name == Path(serving.location()).name else ''}")
     if serving.fallback:
-        print(f"the current generation is damaged; readers are served the intact {Path(serving.location()).name}. "
+        say(f"the current generation is damaged; readers are served the intact {Path(serving.location()).name}. "
               "Run `python -m qa build` to repair the index from the corpus")
         return 1
     return 0
@@ -235,12 +255,12 @@ def _sync(settings: Settings, embedder: Embedder, rebuild: bool = False, workers
         report = sync(settings, embedder, rebuild=rebuild, progress=progress, workers=workers)
     for label, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         for name in names:
-            print(f"{label}: {name}")
+            say(f"{label}: {name}")
     for name, reason in report.failed:
-        print(f"failed: {name}: {reason}", file=sys.stderr)
+        say(f"failed: {name}: {reason}", file=sys.stderr)
     for name, original in report.duplicates:
-        print(f"duplicate: {name} has the same content as {original}; indexed once")
-    print(report.summary())
+        say(f"duplicate: {name} has the same content as {original}; indexed once")
+    say(report.summary())
     return report
 
 
@@ -251,12 +271,12 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
                        calibrate=not args.no_calibrate, every=args.every,
                        held_out=held_out_articles() if args.held_out else ())
     for name, value in {**report.get("answers", {}), **report.get("decisions", {})}.items():
-        print(f"{name}: {value:.3f}")
+        say(f"{name}: {value:.3f}")
     for row in report["modes"]:
-        print(f"{row['mode']}: nDCG@10 {row['metrics']['nDCG@10']:.3f}, p50 {row['p50_ms']:.0f} ms, "
+        say(f"{row['mode']}: nDCG@10 {row['metrics']['nDCG@10']:.3f}, p50 {row['p50_ms']:.0f} ms, "
               f"p95 {row['p95_ms']:.0f} ms")
     for path in write_results(report, args.out):
-        print(f"wrote {path}")
+        say(f"wrote {path}")
     return 0
 
 

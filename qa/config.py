@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from qa.errors import QAError
+
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")  # the one list: loaders, corpus scan, uploads
 # "onnx" (int8 onnxruntime, 3-5x the encode rate of "torch" here, same SciFact nDCG@10) or "torch"; see qa.embedding.
 DEFAULT_BACKEND = "onnx"
@@ -43,7 +45,7 @@ class Settings:
         """Defaults, then `QA_CORPUS_DIR`, `QA_INDEX_DIR`, `QA_STORE`, `QA_MODEL`, `QA_BACKEND`, `QA_BATCH_DOCUMENTS`,
         then explicit overrides.
 
-        An override of None is ignored.
+        An override of None or "" is ignored, as is an empty variable (`QA_CORPUS_DIR=` does not mean here).
         """
         settings = cls()
         env = {
@@ -54,11 +56,18 @@ class Settings:
             "backend": os.environ.get("QA_BACKEND"),
             "batch_documents": os.environ.get("QA_BATCH_DOCUMENTS"),
         }
-        values = {key: value for key, value in env.items() if value is not None}
-        values.update({key: value for key, value in overrides.items() if value is not None})
+        values = {key: value for key, value in env.items() if value}
+        values.update({key: value for key, value in overrides.items() if value not in (None, "")})
         for key in ("corpus_dir", "index_dir"):
             if key in values:
                 values[key] = Path(values[key])
         if isinstance(values.get("batch_documents"), str):
-            values["batch_documents"] = int(values["batch_documents"])
+            values["batch_documents"] = whole_number(values["batch_documents"], "QA_BATCH_DOCUMENTS")
         return replace(settings, **values)
+
+
+def whole_number(text: str, name: str) -> int:
+    """`text` as a whole number of at least 1; QAError naming `name` otherwise."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise QAError(f"{name} must be a whole number of 1 or more, not {text!r}")
+    return int(text)

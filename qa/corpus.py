@@ -28,7 +28,7 @@ def corpus_files(corpus_dir: Path) -> dict[str, Path]:
     """Supported files under the corpus folder by doc id (relative posix path), hidden files skipped."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
-        raise QAError(f"corpus folder {corpus_dir} does not exist")
+        raise QAError(f"corpus folder {corpus_dir} " + ("is a file" if corpus_dir.exists() else "does not exist"))
     files = {}
     for path in sorted(corpus_dir.rglob("*")):
         relative = path.relative_to(corpus_dir)

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,6 +51,10 @@ class Filters:
     sources: tuple[str, ...] = ()
     since: str = ""
     until: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sources, str):  # Filters(sources="Reuters") means that one source, not its letters
+            object.__setattr__(self, "sources", (self.sources,))
 
     def __bool__(self) -> bool:
         return bool(self.sources or self.since or self.until)
@@ -227,7 +232,7 @@ def open_store(settings: Settings) -> Store:
         return PostgresStore.open(check_store_url(settings.store))
     from qa.store import Generation
 
-    return Generation.open(settings.index_dir, settings.faiss_search)
+    return Generation.open(check_index_dir(settings.index_dir), settings.faiss_search)
 
 
 def open_writer(settings: Settings) -> Writer:
@@ -238,7 +243,14 @@ def open_writer(settings: Settings) -> Writer:
         return PostgresWriter(check_store_url(settings.store), settings.batch_documents)
     from qa.store import EmbeddedWriter
 
-    return EmbeddedWriter(settings.index_dir)
+    return EmbeddedWriter(check_index_dir(settings.index_dir))
+
+
+def check_index_dir(index_dir: Path) -> Path:
+    """The index folder, unless that path is a file (a build could never make it a folder); QAError then."""
+    if Path(index_dir).exists() and not Path(index_dir).is_dir():
+        raise QAError(f"{index_dir} is a file, not an index folder; point --index (or QA_INDEX_DIR) at a folder")
+    return Path(index_dir)
 
 
 def check_store_url(url: str) -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from qa import Embedder, Retriever, Settings
 from qa.cli import VERBS, build_parser, main
-from tests.conftest import SEED_QUESTION
+from tests.conftest import REPO, SEED_QUESTION
 
 
 def args_for(settings: Settings) -> list[str]:
@@ -162,3 +165,48 @@ def test_a_question_or_source_of_invalid_utf8_bytes_is_refused_in_one_line(
     with pytest.raises(SystemExit) as stopped:
         main(["ask", SEED_QUESTION, "--source", broken, *args_for(seed_settings)])
     assert stopped.value.code == 2 and "not valid UTF-8" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["serve", "--port", "99999"], ["eval", "data", "--every", "0"],
+                                  ["build", "--workers", "0"]])
+def test_out_of_range_numbers_are_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2 and "whole number" in capsys.readouterr().err
+
+
+def test_bad_settings_in_the_environment_are_one_line_errors(seed_settings: Settings, tmp_path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("QA_BATCH_DOCUMENTS", "abc")
+    assert main(["info", *args_for(seed_settings)]) == 1
+    assert capsys.readouterr().err == "error: QA_BATCH_DOCUMENTS must be a whole number of 1 or more, not 'abc'\n"
+    monkeypatch.delenv("QA_BATCH_DOCUMENTS")
+    monkeypatch.setenv("QA_CORPUS_DIR", "")
+    assert Settings.from_env().corpus_dir == Settings().corpus_dir  # empty is unset, not the current folder
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not an index")
+    for verb in ("info", "build"):
+        assert main([verb, "--corpus", str(seed_settings.corpus_dir), "--index", str(a_file)]) == 1
+        assert "notes.txt is a file, not an index folder" in capsys.readouterr().err
+
+
+def test_a_document_cannot_send_escape_sequences_to_the_terminal(fresh_settings: Settings,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (fresh_settings.corpus_dir / "prank.txt").write_text(
+        "---\ntitle: Harbour \x1b[31mnews\n---\nThe harbour \x1b]0;pwned\x07bridge opened in \x1b[2Jspring.\n")
+    assert main(["build", *args_for(fresh_settings)]) == 0
+    for argv in (["ask", "when did the harbour bridge open", "-k", "1"], ["info"]):
+        assert main([*argv, *args_for(fresh_settings)]) == 0
+        out = capsys.readouterr().out
+        assert "Harbour [31mnews" in out and "\x1b" not in out and "\x07" not in out, argv
+
+
+def test_a_reader_closing_the_pipe_early_is_not_an_error(seed_settings: Settings) -> None:
+    """`python -m qa info | head -1`: the rest of the output has nowhere to go, which is no failure."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    done = subprocess.run([sys.executable, "-m", "qa", "info", *args_for(seed_settings)], stdout=write_end,
+                          stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=120)
+    os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")

@@ -49,6 +49,7 @@ def test_dense_mode_equals_brute_force_cosine(seed_retriever: Retriever, embedde
 def test_filters_apply_in_retrieval(seed_retriever: Retriever) -> None:
     only_persia = seed_retriever.search(SEED_QUESTION, k=10, filters=Filters(sources=("Track Persia",)))
     assert only_persia and {hit.publisher for hit in only_persia} == {"Track Persia"}
+    assert seed_retriever.search(SEED_QUESTION, k=10, filters=Filters(sources="Track Persia")) == only_persia
     since = seed_retriever.search(SEED_QUESTION, k=10, filters=Filters(since="2021-11-25"))
     assert since and {hit.date for hit in since} == {"2021-11-28"}
     until = seed_retriever.search(SEED_QUESTION, k=10, mode="dense", filters=Filters(until="2021-11-20"))
