@@ -25,8 +25,8 @@ from qa.config import SUPPORTED_SUFFIXES
 from qa.corpus import add_bytes, corpus_files, find_documents, remove_file, restore_file
 from qa.errors import BuildLockedError
 from qa.export import (
-    answers_markdown, citation, escape_html, escape_markdown, highlight_html, origin_html, passage_html, relevance,
-    source_details, source_line_html,
+    answers_markdown, citation, escape_html, escape_markdown, export_name, highlight_html, origin_html, passage_html,
+    relevance, source_details, source_line_html,
 )
 from qa.history import History, Turn, notebook_name
 from qa.indexer import withdraw_unindexed
@@ -59,27 +59,28 @@ STYLE = """<style>
 .qa-source, .qa-meta, .qa-where { color: #4b5563; font-size: .9em; }
 .qa-where { overflow-wrap: anywhere; }
 .qa-title { font-weight: 600; }
-.qa-question { scroll-margin-top: 4.5rem; }
+.qa-question, .qa-outcome { scroll-margin-top: 4.5rem; }
 .qa-says { margin: .2em 0 .6em; padding-left: .7em; border-left: 3px solid #93c5fd; line-height: 1.45; }
 .qa-says.qa-weak { border-left-color: #e5e7eb; color: #6b7280; }
 .qa-weak-label { font-style: italic; }
 </style>"""
-# After a new answer, bring its question to the top of the view: Streamlit keeps a chat page scrolled to the
-# bottom, which left the answer above the screen, under its passages. The script runs once per new answer (its
-# text names the answer) and holds the view there for a few seconds while charts and passages render below it
-# (longer on a busy machine), until the reader scrolls, touches or types.
-SCROLL_TO_LATEST = """<script>
-(function (answer) {
+# Bring what the reader is waiting for to the top of the view: a new answer's question (Streamlit keeps a chat
+# page scrolled to the bottom, which left the answer above the screen, under its passages), the notices of an
+# action taken in the sidebar (with Undo), or why a question was refused. Emitted only on the run that has
+# one to show (its text names the run, so it runs once), it holds the view there for a few seconds while
+# charts and passages render (longer on a busy machine), until the reader scrolls, touches or types.
+SCROLL_INTO_VIEW = """<script>
+(function (selector, run) {
   let reader = false;
   for (const event of ["wheel", "touchstart", "keydown", "mousedown"])
     window.addEventListener(event, () => { reader = true; }, {once: true, passive: true});
   (function show(tries) {
     if (reader) return;
-    const question = document.querySelectorAll(".qa-question")[answer - 1];
-    if (question) question.scrollIntoView({block: "start"});
+    const found = document.querySelectorAll(selector);
+    if (found.length) found[found.length - 1].scrollIntoView({block: "start"});
     if (tries < 60) setTimeout(() => show(tries + 1), 150);
   })(0);
-})(%d);
+})(%r, %d);
 </script>"""
 
 
@@ -223,8 +224,11 @@ def search_options(retriever: qa.Retriever, settings: qa.Settings) -> SearchOpti
     documents = retriever.documents()
     publishers = sorted({doc.publisher for doc in documents if doc.publisher})
     titles = {doc.doc_id: doc.title or doc.doc_id for doc in documents}
+    choices = publishers + list(titles)
+    # keyed, so adding or removing a document keeps the choice; a source that is gone is dropped from it
+    st.session_state.sources = [s for s in st.session_state.get("sources", []) if s in choices]
     sources = st.multiselect(
-        "Only these sources", publishers + list(titles), placeholder="All sources",
+        "Only these sources", choices, placeholder="All sources", key="sources",
         format_func=lambda s: f"{s} (publisher)" if s in publishers else titles[s],
     )
     described = [f"{MODES[mode][0].lower()} ({mode})", f"top {k}"] + [titles.get(s, s) for s in sources]
@@ -241,10 +245,11 @@ def search_options(retriever: qa.Retriever, settings: qa.Settings) -> SearchOpti
         st.session_state.period = everything
         chosen = st.date_input("Published between", min_value=dates[0], max_value=dates[-1], format="YYYY-MM-DD",
                                key="dates")
-        # filter on dates only when narrowed, so undated documents are searched by default
-        if len(chosen) == 2 and tuple(chosen) != everything:
-            since, until = chosen[0].isoformat(), chosen[1].isoformat()
-            described.append(f"published {since} to {until}")
+        # filter on dates only when narrowed, so undated documents are searched by default; a start date
+        # alone (the second not picked yet) already narrows
+        if chosen and (len(chosen) == 1 or tuple(chosen) != everything):
+            since, until = chosen[0].isoformat(), chosen[1].isoformat() if len(chosen) == 2 else ""
+            described.append(f"published {since} to {until}" if until else f"published from {since}")
             st.button("All dates", key="all-dates", icon=":material/date_range:", type="tertiary",
                       on_click=st.session_state.update, kwargs={"dates": everything})
     return SearchOptions(k, mode, qa.Filters(tuple(sources), since, until), " · ".join(described), period)
@@ -268,10 +273,20 @@ def notebook_tools(history: History, notebook: str) -> None:
     if notebook_name(name) != notebook:
         st.query_params["notebook"] = notebook_name(name)
         st.rerun()
-    if st.button("Clear this notebook", key="clear", icon=":material/clear_all:",
-                 help="Forget every question saved in this notebook"):
+    if st.session_state.get("clearing") != notebook:
+        st.button("Clear this notebook", key="clear", icon=":material/clear_all:",
+                  help="Forget every question saved in this notebook (asks first)",
+                  on_click=st.session_state.update, kwargs={"clearing": notebook})
+        return
+    count = len(history.turns(notebook))
+    st.warning(f"Forget the {count} question{'s' * (count != 1)} of **{escape_markdown(notebook)}**? "
+               "This cannot be undone; *Download as Markdown* keeps a copy.")
+    left, right = st.columns(2)
+    if left.button("Clear", key="confirm-clear", type="primary"):
+        del st.session_state["clearing"]
         history.clear(notebook)
         finish([Notice("success", f"The notebook **{escape_markdown(notebook)}** is cleared.")])
+    right.button("Keep", key="keep-notebook", on_click=st.session_state.pop, args=("clearing", None))
 
 
 def index_facts(retriever: qa.Retriever, settings: qa.Settings, embedder: qa.Embedder) -> None:
@@ -405,7 +420,7 @@ def show_turn(number: int, turn: Turn, retriever: qa.Retriever, dates: tuple[dt.
             best = answer.best
             st.markdown(f'<div class="qa-answer">{escape_html(answer.text.strip())}</div>'
                         f'<div class="qa-source">— <b>{escape_html(best.title or best.doc_id)}</b>, '
-                        f'{escape_html(source_details(best))}</div>', unsafe_allow_html=True)
+                        f'{escape_html(source_details(best) or best.doc_id)}</div>', unsafe_allow_html=True)
             copy_citation(best)
         else:
             st.info("**The archive does not seem to answer this.** No sentence states it; the closest passages "
@@ -503,20 +518,32 @@ def show_in_context(retriever: qa.Retriever, hit: qa.Hit) -> None:
 
 
 
-def session_tools(turns: list[Turn]) -> None:
-    """Download this notebook's questions and answers as Markdown, with how each was searched and citations."""
+def session_tools(turns: list[Turn], notebook: str) -> None:
+    """Download this notebook's questions and answers as Markdown, with how each was searched and citations;
+    the file and its heading name the notebook, so two stories' exports are told apart."""
     st.download_button(
         "Download as Markdown",
-        answers_markdown([turn.answer for turn in turns], "Ask the articles", [turn.search for turn in turns]),
-        file_name=f"ask-the-articles-{dt.date.today().isoformat()}.md", mime="text/markdown",
+        answers_markdown([turn.answer for turn in turns], f"Ask the articles: {notebook}",
+                         [turn.search for turn in turns]),
+        file_name=export_name(notebook, dt.date.today().isoformat()), mime="text/markdown",
         icon=":material/download:", key="download", help="Questions, answers and passages with their sources",
     )
 
 
 def show_notices(notices: list[Notice]) -> None:
-    """The outcome of the last action (kept across its rerun), as success/info/warning/error boxes."""
+    """The outcome of the last action (kept across its rerun), as success/info/warning/error boxes, brought into
+    view: the reader pressed the button in the sidebar, maybe with the page scrolled far down."""
+    if notices:
+        st.html('<div class="qa-outcome"></div>')
+        bring_into_view(".qa-outcome")
     for kind, message in notices:
         getattr(st, kind)(message)
+
+
+def bring_into_view(selector: str) -> None:
+    """Scroll the last element matching `selector` to the top of the view, once (`SCROLL_INTO_VIEW`)."""
+    st.session_state.scrolls = st.session_state.get("scrolls", 0) + 1
+    st.html(SCROLL_INTO_VIEW % (selector, st.session_state.scrolls), unsafe_allow_javascript=True)
 
 
 # --- the page ---
@@ -586,7 +613,10 @@ if not turns:
 for number, turn in enumerate(turns, start=1):
     show_turn(number, turn, retriever, options.period, latest=number == len(turns))
 if problem:
+    st.html('<div class="qa-outcome"></div>')
     st.warning(f"**Please rephrase:** {escape_markdown(problem)}.")
+    bring_into_view(".qa-outcome")
+elif question is not None and turns:
+    bring_into_view(".qa-question")
 if turns:
-    session_tools(turns)
-    st.html(SCROLL_TO_LATEST % len(turns), unsafe_allow_javascript=True)
+    session_tools(turns, notebook)

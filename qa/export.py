@@ -145,6 +145,13 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
+def export_name(notebook: str, day: str) -> str:
+    """The file name of a notebook's Markdown export on `day`: it names the notebook, so the exports of two
+    stories made the same day are told apart, with only the characters a file name can safely hold."""
+    stem = re.sub(r"[^\w-]+", "-", notebook).strip("-_") or "notebook"
+    return f"ask-the-articles-{stem[:80]}-{day}.md"
+
+
 def answers_markdown(answers: Sequence[Answer], heading: str = "Questions and answers",
                      searches: Sequence[str] = ()) -> str:
     """A Markdown report of a session: each question, how it was searched (`searches[i]`, the mode and filters

@@ -286,6 +286,53 @@ def test_download_is_offered_once_a_question_is_asked(seed_settings: Settings, o
     assert page.get("download_button")
 
 
+def scrolled_to(page: AppTest) -> list[str]:
+    """The selectors the page's scripts bring into view on this run."""
+    return re.findall(r"\}\)\('([^']+)', \d+\)", "\n".join(element.proto.body for element in page.get("html")))
+
+
+def test_the_view_is_brought_to_what_the_reader_waits_for(built_settings: Settings, open_page) -> None:
+    """A new answer's question; then, after an action in the sidebar, its outcome (an Undo far above the
+    latest answer was out of sight); a refused question's reason; and nothing on a run that only redraws."""
+    page = ask(open_page(built_settings), SEED_QUESTION)
+    assert scrolled_to(page) == [".qa-question"]
+    page.slider(key="k").set_value(3).run()
+    assert scrolled_to(page) == []
+    page.button(key="update").click().run()
+    assert scrolled_to(page) == [".qa-outcome"] and any("up to date" in s.value for s in page.success)
+    ask(page, "x" * 10_000)
+    assert scrolled_to(page) == [".qa-outcome"] and any("Please rephrase" in w.value for w in page.warning)
+
+
+def test_the_source_filter_is_kept_when_a_file_is_added(built_settings: Settings, open_page) -> None:
+    page = open_page(built_settings)
+    page.multiselect(key="sources").select("Middle East Eye").run()
+    page.file_uploader[0].set_value(("harbour.txt", LIGHTHOUSE.encode(), "text/plain")).run()
+    page.button(key="add-files").click().run()
+    assert any("1 added" in success.value for success in page.success)
+    assert page.multiselect(key="sources").value == ["Middle East Eye"]
+    ask(page, SEED_QUESTION)
+    assert {source.split(",")[0] for source in passage_sources(page)} == {"Middle East Eye"}
+
+
+def test_a_start_date_alone_narrows_the_search(built_settings: Settings, embedder: Embedder, open_page) -> None:
+    (built_settings.corpus_dir / "harbour.txt").write_text(LIGHTHOUSE)  # 2021-12-01; the seed articles November
+    sync(built_settings, embedder)
+    page = open_page(built_settings)
+    page.date_input[0].set_value((date(2021, 11, 25),)).run()
+    ask(page, SEED_QUESTION)
+    assert any("published from 2021-11-25" in caption.value for caption in page.caption)
+    assert passage_sources(page) and not any("Track Persia" in source for source in passage_sources(page))
+
+
+def test_an_answer_from_a_document_without_publisher_or_date_names_its_file(built_settings: Settings,
+                                                                            embedder: Embedder, open_page) -> None:
+    (built_settings.corpus_dir / "elmsby-note.txt").write_text("Storm surges closed Elmsby port for three days.\n")
+    sync(built_settings, embedder)
+    page = ask(open_page(built_settings), "What closed Elmsby port?")
+    assert "— <b>Elmsby note</b>, elmsby-note.txt</div>" in main_html(page)
+
+
 
 def test_a_file_the_build_skipped_is_listed_with_its_reason(built_settings: Settings, embedder: Embedder,
                                                             open_page) -> None:
@@ -327,6 +374,12 @@ def test_history_survives_a_new_session_and_can_be_cleared(seed_settings: Settin
     assert SEED_QUESTION in main_html(reloaded) and marked(reloaded)
     assert SEED_QUESTION not in main_html(open_page(seed_settings, "another story"))
     reloaded.button(key="clear").click().run()
+    assert SEED_QUESTION in main_html(reloaded), "nothing is forgotten before the reader confirms"
+    assert any("Forget the 1 question of **kadhimi**?" in warning.value for warning in reloaded.sidebar.warning)
+    reloaded.button(key="keep-notebook").click().run()
+    assert SEED_QUESTION in main_html(open_page(seed_settings, "kadhimi"))
+    reloaded.button(key="clear").click().run()
+    reloaded.button(key="confirm-clear").click().run()
     assert SEED_QUESTION not in main_html(reloaded)
     assert SEED_QUESTION not in main_html(open_page(seed_settings, "kadhimi"))
 

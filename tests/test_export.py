@@ -6,7 +6,8 @@ import pytest
 
 from qa import Answer, Hit, Retriever, Sentence
 from qa.answer import NO_ANSWER_THRESHOLD, STRONG_ANSWER_THRESHOLD
-from qa.export import answers_markdown, citation, escape_markdown, highlight_html, passage_html, relevance
+from qa.export import (answers_markdown, citation, escape_markdown, export_name, highlight_html, passage_html,
+                       relevance)
 from qa.records import PageSpan
 
 SEED_QUESTION = "who was suspected of the Kadhimi attack"
@@ -127,3 +128,12 @@ def test_report_of_a_real_answer(seed_retriever: Retriever) -> None:
     assert report.count("**[") == len(answer.hits) == 3
     assert "Middle East Eye" in report and "2021-11-28" in report
     assert "Kataeb Sayyid al-Shuhada" in report
+
+
+@pytest.mark.parametrize(("notebook", "name"), [
+    ("Kadhimi attack", "ask-the-articles-Kadhimi-attack-2026-12-05.md"),
+    ("../etc/passwd", "ask-the-articles-etc-passwd-2026-12-05.md"),
+    ("???", "ask-the-articles-notebook-2026-12-05.md"),
+])
+def test_an_export_is_named_after_its_notebook_with_safe_characters(notebook: str, name: str) -> None:
+    assert export_name(notebook, "2026-12-05") == name
