@@ -25,8 +25,8 @@ from qa.config import SUPPORTED_SUFFIXES
 from qa.corpus import add_bytes, corpus_files, find_documents, remove_file, restore_file
 from qa.errors import BuildLockedError
 from qa.export import (
-    answers_markdown, citation, escape_html, escape_markdown, export_name, highlight_html, origin_html, passage_html,
-    relevance, source_details, source_line_html,
+    answers_markdown, citation, counted, escape_html, escape_markdown, export_name, highlight_html, origin_html,
+    passage_html, relevance, source_details, source_line_html,
 )
 from qa.history import History, Turn, notebook_name
 from qa.indexer import withdraw_unindexed
@@ -202,7 +202,9 @@ def undo_removal(settings: qa.Settings, embedder: qa.Embedder, previous: qa.Sync
             finish([Notice("error", escape_markdown(str(error)))])
         notices = sync_visibly(settings, embedder, f"Restoring {escape_markdown(restored.name)}",
                                previous=previous)[1]
-        finish([Notice("success", f"**{escape_markdown(doc_id)}** is back in the corpus."), *notices])
+        back = restored.relative_to(settings.corpus_dir.resolve()).as_posix()
+        renamed = f" as **{escape_markdown(back)}**, since a new file took its name" if back != doc_id else ""
+        finish([Notice("success", f"**{escape_markdown(doc_id)}** is back in the corpus{renamed}."), *notices])
 
 
 def finish(notices: list[Notice]) -> None:
@@ -297,7 +299,7 @@ def index_facts(retriever: qa.Retriever, settings: qa.Settings, embedder: qa.Emb
         built = dt.datetime.strptime(manifest.built_at, "%Y-%m-%dT%H:%M:%S%z").strftime("%d %b %Y, %H:%M")
     except ValueError:
         built = manifest.built_at or "unknown"
-    st.caption(f"{manifest.documents:,} documents · {manifest.chunks:,} passages  \n"
+    st.caption(f"{counted(manifest.documents, 'document')} · {counted(manifest.chunks, 'passage')}  \n"
                f"Model: {manifest.model}  \nBuilt: {built}  \nIndex: `{retriever.store.location()}`")
     if st.button("Update index", icon=":material/sync:", key="update",
                  help=f"Index files added to or changed in {settings.corpus_dir} outside this page"):
@@ -316,12 +318,12 @@ def document_list(retriever: qa.Retriever, settings: qa.Settings, embedder: qa.E
         query = st.text_input("Find a document", key="doc-search", placeholder="Title, file name or publisher")
         found = find_documents(documents, query)
         shown = found[:DOCUMENTS_SHOWN]
-        st.caption(f"{len(found):,} of {len(documents):,} documents match" if query else
-                   f"{len(documents):,} documents" + (f", the first {len(shown)} shown; search to find others"
+        st.caption(f"{len(found):,} of {counted(len(documents), 'document')} match" if query else
+                   counted(len(documents), "document") + (f", the first {len(shown)} shown; search to find others"
                                                       if len(shown) < len(found) else ""))
         rows = [(doc.doc_id, doc.title or doc.doc_id,
                  f"{doc.doc_id} · {doc.date or 'no date'} · {doc.publisher or 'unknown publisher'} · "
-                 f"{doc.chunks} passages") for doc in shown]
+                 f"{counted(doc.chunks, 'passage')}") for doc in shown]
         for doc_id, title, details in rows + [(doc_id, doc_id, why) for doc_id, why in skipped]:
             st.markdown(f'<div class="qa-title">{escape_html(title)}</div>'
                         f'<div class="qa-meta">{escape_html(details)}</div>', unsafe_allow_html=True)
@@ -443,10 +445,12 @@ def show_timeline(timeline: Timeline, number: int, question: str, dates: tuple[d
     undated = f"{timeline.undated:,} undated" if timeline.undated else ""
     if not timeline.months:
         if undated:
-            st.caption(f"When it was covered: none of the {timeline.undated:,} matching documents states a date.")
+            st.caption(f"When it was covered: none of the {counted(timeline.undated, 'matching document')} "
+                       "states a date.")
         return
-    span = f"{timeline.months[0][0]} to {timeline.months[-1][0]}"
-    summary = f"{timeline.dated:,} matching documents dated {span}" + (f", {undated}" if undated else "")
+    first, last = timeline.months[0][0], timeline.months[-1][0]
+    span = f"{first} to {last}" if first != last else first
+    summary = f"{counted(timeline.dated, 'matching document')} dated {span}" + (f", {undated}" if undated else "")
     if not latest:
         st.caption(f"When it was covered: {summary}.")
         return
@@ -454,7 +458,7 @@ def show_timeline(timeline: Timeline, number: int, question: str, dates: tuple[d
     chart = pd.DataFrame({"documents": [count for _, count in timeline.months]},
                          index=pd.Index([month for month, _ in timeline.months], name="month"))
     st.bar_chart(chart, y="documents", height=160)
-    if dates is not None:
+    if dates is not None and first != last:  # one month only: narrowing to it would ask the same again
         st.selectbox("Narrow the dates to a month and ask again", [m for m, count in timeline.months if count],
                      index=None, placeholder="Choose a month", key=f"month-{number}", on_change=narrow_to_month,
                      args=(f"month-{number}", question, dates))
@@ -592,7 +596,7 @@ if not retriever.store.manifest.documents:
             f"`{settings.corpus_dir}` and press **Update index**.")
     st.stop()
 
-st.caption(f"Answers are sentences quoted from {retriever.store.manifest.documents:,} documents, "
+st.caption(f"Answers are sentences quoted from {counted(retriever.store.manifest.documents, 'document')}, "
            "each with its source. Nothing is made up.")
 question = st.chat_input("Ask a question about the articles") or st.session_state.pop("pending", None)
 problem = ""

@@ -97,6 +97,11 @@ def source_line_html(line: SourceLine) -> str:
             f'<div class="qa-source">— <b>{title}</b>, {escape_html(details)}{weak}</div></div>')
 
 
+def counted(count: int, noun: str) -> str:
+    """"1 document", "2,225 documents": a count with its noun in the right number (nouns taking an -s)."""
+    return f"{count:,} {noun}{'s' * (count != 1)}"
+
+
 def escape_html(text: str) -> str:
     """Every character of `text` safe inside HTML; line breaks kept as <br> (no blank lines, so a
     Markdown renderer treats the whole block as HTML and applies no Markdown syntax to corpus text)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Literal, NamedTuple
 
-from qa.export import escape_markdown
+from qa.export import counted, escape_markdown
 from qa.records import SyncReport
 
 Kind = Literal["success", "info", "warning", "error"]
@@ -38,8 +38,8 @@ def sync_notices(report: SyncReport, uploaded: Sequence[str] = (), previous: Syn
             ((report.added, "added"), (report.updated, "updated"), (report.removed, "removed")) if names]
     notices = []
     if done:
-        notices.append(Notice("success", f"Index updated: {', '.join(done)} ({report.chunks_embedded:,} passages "
-                                         "indexed)."))
+        embedded = f" ({counted(report.chunks_embedded, 'passage')} indexed)" if report.chunks_embedded else ""
+        notices.append(Notice("success", f"Index updated: {', '.join(done)}{embedded}."))
     elif not failed and not duplicates:
         notices.append(Notice("success", "The index is up to date."))
     for doc_id, reason in failed:

@@ -6,8 +6,8 @@ import pytest
 
 from qa import Answer, Hit, Retriever, Sentence
 from qa.answer import NO_ANSWER_THRESHOLD, STRONG_ANSWER_THRESHOLD
-from qa.export import (answers_markdown, citation, escape_markdown, export_name, highlight_html, passage_html,
-                       relevance)
+from qa.export import (answers_markdown, citation, counted, escape_markdown, export_name, highlight_html,
+                       passage_html, relevance)
 from qa.records import PageSpan
 
 SEED_QUESTION = "who was suspected of the Kadhimi attack"
@@ -137,3 +137,8 @@ def test_report_of_a_real_answer(seed_retriever: Retriever) -> None:
 ])
 def test_an_export_is_named_after_its_notebook_with_safe_characters(notebook: str, name: str) -> None:
     assert export_name(notebook, "2026-12-05") == name
+
+
+def test_counts_are_said_in_the_right_number() -> None:
+    assert [counted(n, "passage") for n in (0, 1, 2, 7305)] == ["0 passages", "1 passage", "2 passages",
+                                                                "7,305 passages"]
