@@ -70,7 +70,7 @@ def load_document(path: Path, doc_id: str | None = None, max_bytes: int = 20_000
         meta, text = parse_docx(data, path)
         pages = [text]
     elif suffix in (".html", ".htm"):
-        meta, text = parse_html(decode_text(data, path))
+        meta, text = parse_html(decode_text(data, path, page_charset(data, path)))
         pages = [text]
     else:
         meta, text = parse_front_matter(decode_text(data, path))
@@ -93,23 +93,44 @@ def load_document(path: Path, doc_id: str | None = None, max_bytes: int = 20_000
     )
 
 
-def decode_text(data: bytes, path: Path) -> str:
-    """Bytes -> str: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252/Latin-1; refuses binary."""
+def decode_text(data: bytes, path: Path, declared: str = "") -> str:
+    """Bytes -> str: UTF-8 (with or without BOM), UTF-16 with BOM, else the `declared` encoding (a web page's
+    charset), else UTF-8, else Windows-1252/Latin-1; refuses binary."""
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16", errors="replace")
     if b"\x00" in data[:8192]:
         raise LoadError(path, "binary data, not text (it contains NUL bytes)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        logger.warning("%s: not UTF-8; read as Windows-1252/Latin-1", path)
-        text = data.decode("cp1252", errors="strict") if _is_cp1252(data) else data.decode("latin-1")
+    if declared and not declared.startswith(("utf-16", "utf-32")):  # those are told by a BOM, as in a browser
+        text = data.decode(declared, errors="replace")
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            logger.warning("%s: not UTF-8; read as Windows-1252/Latin-1", path)
+            text = data.decode("cp1252", errors="strict") if _is_cp1252(data) else data.decode("latin-1")
     controls = sum(1 for char in text[:8192] if ord(char) < 32 and char not in "\t\n\r\f")
     if controls > 0.05 * min(len(text), 8192):
         raise LoadError(path, "binary data, not text (too many control characters)")
     return text
+
+
+_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
+
+
+def page_charset(data: bytes, path: Path) -> str:
+    """The encoding a saved web page declares (`<meta charset>` or `http-equiv` Content-Type) near its start,
+    as a Python codec name; "" when it declares none, or one Python does not know (logged)."""
+    found = _CHARSET.search(data[:4096])
+    if not found:
+        return ""
+    name = found.group(1).decode("ascii", errors="replace")
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        logger.warning("%s: declares the unknown charset %r; read as UTF-8 or Windows-1252", path, name)
+        return ""
 
 
 def _is_cp1252(data: bytes) -> bool:

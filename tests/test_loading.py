@@ -216,6 +216,24 @@ def test_text_in_other_encodings_is_decoded(tmp_path: Path, encoding: str, prefi
     assert load_document(path).text == "Café in São Paulo, naïve résumé."
 
 
+@pytest.mark.parametrize(("charset", "title", "text"), [
+    ("shift_jis", "日本の橋", "新しい橋は来年に開通する予定です。"),
+    ("windows-1251", "Новый мост", "Новый мост через реку откроется в следующем году."),
+    ("iso-8859-2", "Nowy most", "Nowy most przez rzekę zostanie otwarty w przyszłym roku, mówią władze."),
+])
+def test_a_saved_page_is_read_in_the_charset_it_declares(tmp_path: Path, charset: str, title: str,
+                                                         text: str) -> None:
+    """Pages saved from older or non-English sites are often not UTF-8; read as Windows-1252 they were mojibake."""
+    for declaration in (f'<meta charset="{charset}">',
+                        f'<meta http-equiv="Content-Type" content="text/html; charset={charset}">'):
+        path = tmp_path / "page.html"
+        page = (f"<html><head>{declaration}<title>{title}</title></head>"
+                f"<body><article><h1>{title}</h1><p>{text}</p></article></body></html>")
+        path.write_bytes(page.encode(charset))
+        document = load_document(path)
+        assert document.title == title and text in document.text, declaration
+
+
 @pytest.mark.parametrize(
     ("name", "content", "reason"),
     [
