@@ -51,6 +51,8 @@ RERANK_WEIGHT = 1.0  # a candidate's fused score plus this times its best senten
 PASSAGE_MATCH_WEIGHT = 4.0  # plus this times the token match of the question against the whole passage: from a grid
 # over both weights on SQuAD's training articles and bbc-news (gold first): 2.0 ranked 0.856 / 0.896, 4.0 0.856 / 0.922
 RERANK_DEPTH = 20  # hybrid candidates the sentence scores may reorder
+ANSWER_PASSAGES = 5  # the answer is chosen among at least this many passages, however few are shown: the choice
+# and the no-answer threshold were fit with 5, and asking to see fewer passages must not change the answer
 
 def lexical_scores(question: str, sentences: Sequence[str], weights: TermWeights) -> np.ndarray:
     """Per sentence: LEXICAL_WEIGHT * idf-share of question terms + PAIR_WEIGHT * pair share + TYPE_WEIGHT * type."""
@@ -139,6 +141,19 @@ def choose_answer(question: str, hits: Sequence[Hit], candidates: Sequence[Candi
     answer = candidates[order[-1]]
     kept[answer.hit] = best = replace(kept[answer.hit], answer=Sentence(*answer.span, max(scores)))
     return Answer(question=question, hits=tuple(kept), best=best, confident=best.answer.score >= NO_ANSWER_THRESHOLD)
+
+
+def keep_passages(answer: Answer, candidates: Sequence[Candidate], k: int) -> tuple[Answer, list[Candidate]]:
+    """The answer with `k` of its passages, a confident answer's own always among them: the first k, or the first
+    k - 1 and the answer's when it ranks lower (an answer that is not confident keeps the first k, and its best
+    sentence only if it is among them); the `candidates` of the kept passages follow, renumbered."""
+    kept = list(range(min(k, len(answer.hits))))
+    own = next((i for i, hit in enumerate(answer.hits) if answer.best and hit.chunk_id == answer.best.chunk_id), None)
+    if answer.confident and own is not None and own >= k:
+        kept = [*kept[: k - 1], own]
+    place = {old: new for new, old in enumerate(kept)}
+    return (replace(answer, hits=tuple(answer.hits[i] for i in kept), best=answer.best if own in place else None),
+            [replace(candidate, hit=place[candidate.hit]) for candidate in candidates if candidate.hit in place])
 
 
 def choice_order(question: str, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> tuple[list[int], list[float]]:

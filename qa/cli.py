@@ -18,7 +18,7 @@ from qa.corpus import REMOVED_DIR, add_paths, remove_file
 from qa.embedding import Embedder
 from qa.errors import QAError
 from qa.evaluation import benchmark, cached_index_dir, held_out_articles, write_results
-from qa.export import citation
+from qa.export import citation, relevance
 from qa.indexer import SyncReport, sync, withdraw_unindexed
 from qa.retrieval import MAX_K, MODES, Filters, Retriever, check_date, check_k, valid_text
 from qa.store import check_index
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = verbs.add_parser("ask", parents=[common], help="ask a question",
                            description='Example: python -m qa ask "who was suspected of the Kadhimi attack"')
-    ask.add_argument("question")
+    ask.add_argument("question", type=argument(valid_text, "the question"))
     ask.add_argument("-k", type=argument(check_k), default=5, help=f"passages to show, 1 to {MAX_K} (default 5)")
     ask.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default hybrid)")
     ask.add_argument("--source", action="append", default=[], type=argument(valid_text, "the source"),
@@ -140,13 +140,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except QAError as error:
-        say(f"error: {error}", file=sys.stderr)
+        fail(str(error), getattr(args, "json", False))
     except KeyboardInterrupt:
         say("stopped", file=sys.stderr)
     except Exception as error:  # noqa: BLE001 - a user gets one line, never a traceback (-v logs it)
         logger.info("unexpected failure", exc_info=True)
-        say(f"error: {type(error).__name__}: {error} (run again with -v for details)", file=sys.stderr)
+        fail(f"{type(error).__name__}: {error} (run again with -v for details)", getattr(args, "json", False))
     return 1
+
+
+def fail(message: str, as_json: bool) -> None:
+    """Say why the command failed: one line on stderr, and with --json also `{"error": ...}` on stdout, so a
+    script reading the JSON gets something to parse."""
+    say(f"error: {message}", file=sys.stderr)
+    if as_json:
+        say(json.dumps({"error": message}, ensure_ascii=False))
 
 
 def run_build(args: argparse.Namespace, settings: Settings) -> int:
@@ -170,8 +178,10 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
         say(f"Answer: {answer.text}\n  — {citation(answer.best)}\n")
     else:
         say("The archive does not seem to answer this: no sentence states it. The closest passages are below.\n")
+    # each passage with the page's label for its best sentence: the fused search score is not what the rerank
+    # orders the passages by, so printed beside them it looked out of order
     for hit in answer.hits:
-        say(f"{hit.rank}. {citation(hit)} (score {hit.score:.3f})")
+        say(f"{hit.rank}. {citation(hit)} ({relevance(hit).label})")
         say(f"   {hit.text}\n")
     return 0
 
@@ -218,8 +228,11 @@ def run_info(args: argparse.Namespace, settings: Settings) -> int:
     for doc in documents:
         say(f"  {doc.doc_id}: {doc.title} — {doc.publisher or 'unknown publisher'}, {doc.date or 'no date'}, "
               f"{doc.chunks} chunks")
+    indexed = {doc.doc_id for doc in documents}
     for doc_id, reason in report.failed:
-        say(f"  {doc_id}: not indexed: {reason}")
+        fate = "its new version could not be read; the previous one is still searched" if doc_id in indexed else \
+            "not indexed"
+        say(f"  {doc_id}: {fate}: {reason}")
     for doc_id, original in report.duplicates:
         say(f"  {doc_id}: not indexed: same content as {original}")
     return 0
@@ -231,9 +244,15 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
     report = check_index(settings.index_dir)
     if not report:
         raise QAError(f"no index in {settings.index_dir}; build it with `python -m qa build`")
-    serving = Retriever.open(settings=settings).store
+    try:
+        serving = Retriever.open(settings=settings).store
+    except QAError:  # no generation is intact: each one's problem is what the reader needs to see
+        serving = None
+    served = Path(serving.location()).name if serving else ""
     for name, problem in report:
-        say(f"{name}: {problem or 'verified'}{' (serving)' if name == Path(serving.location()).name else ''}")
+        say(f"{name}: {problem or 'verified'}{' (serving)' if name == served else ''}")
+    if serving is None:
+        raise QAError("no generation is intact; run `python -m qa build` to rebuild the index from the corpus")
     if serving.fallback:
         say(f"the current generation is damaged; readers are served the intact {Path(serving.location()).name}. "
               "Run `python -m qa build` to repair the index from the corpus")

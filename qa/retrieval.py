@@ -12,7 +12,8 @@ from typing import Literal
 
 import numpy as np
 
-from qa.answer import RERANK_DEPTH, AskedQuestion, Candidate, choose_answer, rate_hits
+from qa.answer import (ANSWER_PASSAGES, RERANK_DEPTH, AskedQuestion, Candidate, choose_answer, keep_passages,
+                       rate_hits)
 from qa.answer_model import AnswerModel
 from qa.config import Settings
 from qa.embedding import Embedder
@@ -156,8 +157,8 @@ class Retriever:
         """`ask`, and the rated candidate sentences it chose from (`candidate.hit` indexes `answer.hits`), for a
         caller that shows more than the answer (the page's "what each source says") without rating twice."""
         question = self.check_question(question)
-        hits, candidates = self._rated(question, k, mode, filters)
-        return choose_answer(question, hits, candidates), candidates
+        hits, candidates = self._rated(question, max(k, ANSWER_PASSAGES), mode, filters)
+        return keep_passages(choose_answer(question, hits, candidates), candidates, k)
 
     def rated(self, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None
               ) -> tuple[list[Hit], list[Candidate]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -34,6 +35,7 @@ def test_ask_as_text_names_the_sources(seed_settings: Settings, capsys: pytest.C
     assert main(["ask", SEED_QUESTION, "-k", "2", "--mode", "bm25", *args_for(seed_settings)]) == 0
     out = capsys.readouterr().out
     assert "1. " in out and "Middle East Eye" in out
+    assert re.search(r"^1\. .* \((Strong|Good|Weak) match\)$", out, flags=re.M)
 
 
 def test_ask_with_source_filter(seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,6 +112,28 @@ def test_errors_are_one_line_messages_with_exit_code_1(tmp_path, capsys: pytest.
     assert err.startswith("error: no index") and err.count("\n") == 1
 
 
+def test_with_json_an_error_is_json_too(seed_settings: Settings, tmp_path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A script piping `--json` into jq gets an object with the reason, not an empty stream."""
+    assert main(["info", "--json", "--index", str(tmp_path / "none")]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["error"].startswith("no index") and err.startswith("error: no index")
+    assert main(["ask", " ", "--json", *args_for(seed_settings)]) == 1
+    assert "question is empty" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_info_says_when_a_changed_file_failed_and_its_previous_version_is_still_searched(
+        fresh_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", *args_for(fresh_settings)]) == 0
+    article = next(fresh_settings.corpus_dir.glob("trackpersia*.txt"))
+    article.write_bytes(b"\x00\x01 binary now")
+    main(["build", *args_for(fresh_settings)])
+    capsys.readouterr()
+    assert main(["info", *args_for(fresh_settings)]) == 0
+    assert (f"{article.name}: its new version could not be read; the previous one is still searched: binary data"
+            in capsys.readouterr().out)
+
+
 def test_empty_question_is_refused(seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ask", "  ", *args_for(seed_settings)]) == 1
     assert "question is empty" in capsys.readouterr().err
@@ -156,15 +180,13 @@ def test_bad_arguments_are_usage_errors_naming_the_value(seed_settings: Settings
     assert bad[1] in err and "Traceback" not in err
 
 
-def test_a_question_or_source_of_invalid_utf8_bytes_is_refused_in_one_line(
+def test_a_question_or_source_of_invalid_utf8_bytes_is_a_usage_error(
         seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     broken = b"who attacked \xff\xfe Kadhimi".decode("utf-8", "surrogateescape")  # what a shell passes for such bytes
-    assert main(["ask", broken, *args_for(seed_settings)]) == 1
-    err = capsys.readouterr().err
-    assert "not valid UTF-8" in err and len(err.strip().splitlines()) == 1
-    with pytest.raises(SystemExit) as stopped:
-        main(["ask", SEED_QUESTION, "--source", broken, *args_for(seed_settings)])
-    assert stopped.value.code == 2 and "not valid UTF-8" in capsys.readouterr().err
+    for argv in (["ask", broken], ["ask", SEED_QUESTION, "--source", broken]):
+        with pytest.raises(SystemExit) as stopped:
+            main([*argv, *args_for(seed_settings)])
+        assert stopped.value.code == 2 and "not valid UTF-8" in capsys.readouterr().err.splitlines()[-1]
 
 
 @pytest.mark.parametrize("argv", [["serve", "--port", "99999"], ["eval", "data", "--every", "0"],

@@ -121,6 +121,15 @@ def test_an_earlier_generation_is_served_and_said_so(two_generations: Settings, 
     assert code == 1 and "ids.npy" in out and "verified (serving)" in out
 
 
+def test_check_lists_every_generation_when_none_is_intact(two_generations: Settings, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    settings = damaged_copy(two_generations, tmp_path)
+    for generation in settings.index_dir.glob("gen-*"):
+        (generation / "ids.npy").write_bytes(b"")
+    code, out, err = run(capsys, "check", "--index", str(settings.index_dir))
+    assert code == 1 and out.count("ids.npy") == 2 and "no generation is intact" in err
+
+
 def test_check_names_the_file_whose_content_changed(two_generations: Settings, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     settings = damaged_copy(two_generations, tmp_path)

@@ -65,3 +65,15 @@ def test_questions_the_articles_do_not_touch_get_no_answer(seed_retriever: Retri
     which no seed article states. A question of question words alone was answered confidently too."""
     answer = seed_retriever.ask(question, k=5)
     assert not answer.confident and answer.hits
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_showing_fewer_passages_does_not_change_the_answer(seed_retriever: Retriever, asked: list, k: int) -> None:
+    """The answer is chosen among five passages however many the reader asks to see, and its passage is one of
+    those shown: at k=3, "How many drones were used?" answered with a sentence about Houthi drones in Yemen."""
+    for item, full in zip(QUESTIONS, asked):
+        fewer = seed_retriever.ask(item["question"], k=k)
+        assert fewer.confident == full.confident, item["question"]
+        assert fewer.text == full.text or not full.confident, item["question"]  # "not found" presents no sentence
+        assert len(fewer.hits) == min(k, len(full.hits))
+        assert fewer.best is None or fewer.best in fewer.hits
