@@ -34,7 +34,8 @@ def corpus_files(corpus_dir: Path) -> dict[str, Path]:
         relative = path.relative_to(corpus_dir)
         if any(part.startswith(".") for part in relative.parts):
             continue
-        if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES:
+        # a broken link is kept, so the build reports it by name rather than skipping it unsaid
+        if (path.is_file() or path.is_symlink()) and path.suffix.lower() in SUPPORTED_SUFFIXES:
             files[relative.as_posix()] = path
     return files
 

@@ -73,8 +73,8 @@ def load_document(path: Path, doc_id: str | None = None, max_bytes: int = 20_000
         meta, text = parse_html(decode_text(data, path, page_charset(data, path)))
         pages = [text]
     else:
-        meta, text = parse_front_matter(decode_text(data, path))
-        pages = [clean_text(text)]
+        meta, text = parse_front_matter(decode_text(data, path), path)
+        pages = [clean_text(markdown_text(text) if suffix == ".md" else text)]
 
     text, spans = _join_pages(pages) if suffix == ".pdf" else (pages[0], ())
     if not text.strip():
@@ -141,10 +141,14 @@ def _is_cp1252(data: bytes) -> bool:
     return True
 
 
-def parse_front_matter(text: str) -> tuple[dict[str, str], str]:
-    """Split an optional `---` header of `key: value` lines from the body."""
+def parse_front_matter(text: str, path: object = "") -> tuple[dict[str, str], str]:
+    """Split an optional `---` header of `key: value` lines from the body; a header that is never closed is
+    read as text, and said so (logged with `path`): its title and date would otherwise vanish silently."""
     match = _FRONT_MATTER.match(text)
     if not match:
+        if re.match(r"---[ \t]*\r?\n", text):
+            logger.warning("%s: starts a front-matter header with --- but never closes it with another ---; "
+                           "the header is read as text", path)
         return {}, text
     meta = {}
     for line in match.group(1).splitlines():
@@ -152,6 +156,39 @@ def parse_front_matter(text: str) -> tuple[dict[str, str], str]:
         if sep and key.strip():
             meta[key.strip().lower()] = _unquoted(value.strip())
     return meta, text[match.end() :]
+
+
+def markdown_text(markdown: str) -> str:
+    """What a reader sees of a Markdown file, through markdown-it (CommonMark): headings, paragraphs, list items,
+    quotes and code as paragraphs, a table row per line with its cells joined by " | ", a wrapped line joined to
+    its sentence; no `#`, `**`, link targets or image sources left in the passages (an image gives its alt text)."""
+    from markdown_it import MarkdownIt
+
+    blocks: list[str] = []
+    cells: list[str] | None = None  # the cells of the table row being read
+    for token in MarkdownIt("commonmark").enable("table").parse(markdown):
+        if token.type == "inline":
+            (blocks if cells is None else cells).append(_inline_text(token.children or []))
+        elif token.type in ("code_block", "fence"):
+            blocks.append(token.content)
+        elif token.type == "tr_open":
+            cells = []
+        elif token.type == "tr_close" and cells is not None:
+            blocks.append(" | ".join(cell.strip() for cell in cells if cell.strip()))
+            cells = None
+    return _paragraphs(blocks)
+
+
+def _inline_text(children: list) -> str:
+    """The text of a Markdown paragraph's inline tokens: words and code as written, a wrapped line as a space,
+    an image as its alt text; emphasis, link targets and inline HTML left out."""
+    parts = []
+    for token in children:
+        if token.type in ("text", "code_inline", "image"):  # an image token's content is its alt text
+            parts.append(token.content)
+        elif token.type in ("softbreak", "hardbreak"):
+            parts.append(" " if token.type == "softbreak" else "\n")
+    return "".join(parts)
 
 
 def _unquoted(value: str) -> str:
@@ -280,6 +317,10 @@ def parse_html(markup: str) -> tuple[dict[str, str], str]:
     return meta, _paragraphs(text.splitlines())
 
 
+# python-docx writes its own template's author and creation date into every file a script makes with it
+_PYTHON_DOCX_TEMPLATE = ("python-docx", "2013-12-23")
+
+
 def parse_docx(data: bytes, path: Path) -> tuple[dict[str, str], str]:
     """Metadata from a Word file's core properties and its text through python-docx: paragraphs and headings in
     order, each table row as one line of its cells.
@@ -298,6 +339,8 @@ def parse_docx(data: bytes, path: Path) -> tuple[dict[str, str], str]:
         properties = document.core_properties
         meta = {"title": properties.title or "", "author": properties.author or "",
                 "date": properties.created.date().isoformat() if properties.created else ""}
+        if (meta["author"], meta["date"]) == _PYTHON_DOCX_TEMPLATE:  # a file made by a script, not by its author
+            meta["author"] = meta["date"] = ""
     except Exception as error:  # python-docx raises zip, XML and key errors on a damaged file; none may stop a build
         raise LoadError(path, f"not a readable Word document ({type(error).__name__}: {error})") from None
     return {key: value.strip() for key, value in meta.items()}, _paragraphs(blocks)

@@ -79,6 +79,17 @@ def test_a_file_whose_name_is_not_utf8_is_reported_and_the_rest_goes_on(indexed:
     assert_old_index_answers(indexed, embedder)
 
 
+def test_broken_and_looping_links_are_reported_by_name(indexed: Settings, embedder: Embedder) -> None:
+    (indexed.corpus_dir / "moved.txt").symlink_to(indexed.corpus_dir / "nowhere.txt")
+    (indexed.corpus_dir / "loop.txt").symlink_to(indexed.corpus_dir / "loop.txt")
+    (indexed.corpus_dir / "good.md").write_text("The falcon count at Duhok reached forty pairs.")
+    report = sync(indexed, embedder)
+    assert sorted(doc_id for doc_id, _ in report.failed) == ["loop.txt", "moved.txt"]
+    assert all("cannot read file" in reason for _, reason in report.failed)
+    assert report.added == ["good.md"]
+    assert_old_index_answers(indexed, embedder)
+
+
 def test_a_50_mb_file_is_refused_without_reading_it(indexed: Settings, embedder: Embedder) -> None:
     path = indexed.corpus_dir / "enormous.txt"
     with open(path, "wb") as handle:

@@ -182,6 +182,13 @@ def test_a_word_document_gives_its_paragraphs_headings_tables_and_core_propertie
                         "What comes next\n\nTalks resume on Friday, officials said.\n\nParty | Seats\nBlue | 42")
 
 
+def test_a_word_document_made_by_a_script_is_not_dated_2013_or_written_by_python_docx(tmp_path: Path) -> None:
+    document = docx.Document()
+    document.add_paragraph("The ferry crossing to Valmora closes for repairs in March.")
+    document.save(tmp_path / "memo.docx")
+    assert (load_document(tmp_path / "memo.docx").author, load_document(tmp_path / "memo.docx").date) == ("", "")
+
+
 def test_a_corrupt_word_document_is_a_clear_failure(tmp_path: Path) -> None:
     path = tmp_path / "draft.docx"
     path.write_bytes(b"PK\x03\x04 the start of a zip file, then nothing")
@@ -281,3 +288,22 @@ def test_a_date_that_cannot_be_read_is_left_out_and_named(tmp_path: Path, value:
     path.write_text(f"---\ntitle: Harbour bridge\ndate: {value}\n---\nThe harbour bridge opened.\n")
     assert load_document(path).date == ""
     assert f"harbour.txt: date {value!r} is not a date" in caplog.text
+
+
+def test_markdown_syntax_stays_out_of_the_passages(tmp_path: Path) -> None:
+    """A reader sees "The big storm", not "# The **big** storm", and a link's words without its address."""
+    path = tmp_path / "storm.md"
+    path.write_text("---\ntitle: Storm\n---\n# The **big** storm\n\nThe [weather service](https://wx.example.org) "
+                    "said the storm\nwould pass by *Friday*. ![Map of the storm](map.png)\n\n- Ferries stopped\n"
+                    "- Schools `closed`\n\n| town | rain |\n|---|---|\n| Elmsby | 80 mm |\n")
+    assert load_document(path).text == ("The big storm\n\nThe weather service said the storm would pass by Friday. "
+                                        "Map of the storm\n\nFerries stopped\n\nSchools closed\n\n"
+                                        "town | rain\n\nElmsby | 80 mm")
+
+
+def test_a_front_matter_header_that_is_never_closed_is_said_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "open.txt"
+    path.write_text("---\ntitle: Unterminated\ndate: 2021-05-05\n\nThe city council met on Monday.\n")
+    document = load_document(path)
+    assert "The city council met on Monday." in document.text and document.date == ""
+    assert "open.txt: starts a front-matter header with --- but never closes it" in caplog.text
