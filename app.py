@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -22,7 +23,7 @@ import streamlit as st
 
 import qa
 from qa.config import SUPPORTED_SUFFIXES
-from qa.corpus import add_bytes, corpus_files, find_documents, remove_file, restore_file
+from qa.corpus import add_bytes, corpus_files, find_documents, matches, remove_file, restore_file
 from qa.errors import BuildLockedError
 from qa.export import (
     answers_markdown, citation, counted, escape_html, escape_markdown, export_name, highlight_html, origin_html,
@@ -40,6 +41,7 @@ EXAMPLES = (
     "how many drones targeted Kadhimi's residence",
     "what did Qais al-Khazali say about the attack",
 )
+EXAMPLE_DOCUMENTS = {"middleeasteye-2021-11-28-betrayed-by-iran.txt", "trackpersia-2021-11-20-drones-iran-proxies.txt"}
 MODES = {
     "hybrid": ("Words and meaning", "Recommended: exact words and similar meaning together"),
     "dense": ("Meaning", "Finds paraphrases, even without the same words"),
@@ -225,7 +227,9 @@ def search_options(retriever: qa.Retriever, settings: qa.Settings) -> SearchOpti
 
     documents = retriever.documents()
     publishers = sorted({doc.publisher for doc in documents if doc.publisher})
-    titles = {doc.doc_id: doc.title or doc.doc_id for doc in documents}
+    shared = Counter(doc.title for doc in documents)  # the same headline on two stories: say which file is which
+    titles = {doc.doc_id: f"{doc.title} ({doc.doc_id})" if shared[doc.title] > 1 else doc.title or doc.doc_id
+              for doc in documents}
     choices = publishers + list(titles)
     # keyed, so adding or removing a document keeps the choice; a source that is gone is dropped from it
     st.session_state.sources = [s for s in st.session_state.get("sources", []) if s in choices]
@@ -317,14 +321,16 @@ def document_list(retriever: qa.Retriever, settings: qa.Settings, embedder: qa.E
     with st.expander(f"Documents ({len(documents):,})"):
         query = st.text_input("Find a document", key="doc-search", placeholder="Title, file name or publisher")
         found = find_documents(documents, query)
+        unread = [(doc_id, why) for doc_id, why in skipped if matches(query, doc_id)]  # they follow the search too
         shown = found[:DOCUMENTS_SHOWN]
-        st.caption(f"{len(found):,} of {counted(len(documents), 'document')} match" if query else
-                   counted(len(documents), "document") + (f", the first {len(shown)} shown; search to find others"
-                                                      if len(shown) < len(found) else ""))
+        st.caption((f"{len(found):,} of {counted(len(documents), 'document')} match" if query else
+                    counted(len(documents), "document") + (f", the first {len(shown)} shown; search to find others"
+                                                           if len(shown) < len(found) else ""))
+                   + (f"; {counted(len(unread), 'file')} not indexed, listed after them" if unread else ""))
         rows = [(doc.doc_id, doc.title or doc.doc_id,
                  f"{doc.doc_id} · {doc.date or 'no date'} · {doc.publisher or 'unknown publisher'} · "
                  f"{counted(doc.chunks, 'passage')}") for doc in shown]
-        for doc_id, title, details in rows + [(doc_id, doc_id, why) for doc_id, why in skipped]:
+        for doc_id, title, details in rows + [(doc_id, doc_id, why) for doc_id, why in unread[:DOCUMENTS_SHOWN]]:
             st.markdown(f'<div class="qa-title">{escape_html(title)}</div>'
                         f'<div class="qa-meta">{escape_html(details)}</div>', unsafe_allow_html=True)
             if st.session_state.get("confirm-remove") == doc_id:
@@ -386,8 +392,12 @@ def index_problem(error: qa.QAError, settings: qa.Settings, embedder: qa.Embedde
 
 
 
-def examples() -> None:
-    """Example questions for an empty page; a click asks it."""
+def examples(retriever: qa.Retriever) -> None:
+    """Example questions for an empty page, a click asking one; only over the bundled articles they are about
+    (on another archive they would be answered "not found", a poor first answer)."""
+    if not {doc.doc_id for doc in retriever.documents()} & EXAMPLE_DOCUMENTS:
+        st.markdown("**Ask about a person, a figure, a date or a reason** in the articles, in your own words.")
+        return
     st.markdown("**Try a question**, or type your own below:")
     for number, question in enumerate(EXAMPLES):
         st.button(question, key=f"example-{number}", icon=":material/help:", type="tertiary",
@@ -420,13 +430,17 @@ def show_turn(number: int, turn: Turn, retriever: qa.Retriever, dates: tuple[dt.
             return
         if answer.confident and answer.best is not None:
             best = answer.best
+            label = relevance(best)
             st.markdown(f'<div class="qa-answer">{escape_html(answer.text.strip())}</div>'
                         f'<div class="qa-source">— <b>{escape_html(best.title or best.doc_id)}</b>, '
                         f'{escape_html(source_details(best) or best.doc_id)}</div>', unsafe_allow_html=True)
+            st.badge(label.label, color=label.color,
+                     help="How sure the answer model is that this sentence answers: a strong match is reached by "
+                          "under 1% of questions the archive cannot answer; check a good match against its passage")
             copy_citation(best)
         else:
-            st.info("**The archive does not seem to answer this.** No sentence states it; the closest passages "
-                    "are below. Try other words, or add articles that cover it.")
+            st.info("**The archive does not seem to answer this.** No sentence of the closest passages seems to "
+                    "state it; they are below. Try other words, or add articles that cover it.")
         if turn.sources:
             st.markdown("**What each source says**")
             st.markdown("".join(source_line_html(line) for line in turn.sources), unsafe_allow_html=True)
@@ -445,8 +459,8 @@ def show_timeline(timeline: Timeline, number: int, question: str, dates: tuple[d
     undated = f"{timeline.undated:,} undated" if timeline.undated else ""
     if not timeline.months:
         if undated:
-            st.caption(f"When it was covered: none of the {counted(timeline.undated, 'matching document')} "
-                       "states a date.")
+            st.caption("When it was covered: " + ("the matching document states no date." if timeline.undated == 1
+                                                  else f"none of the {timeline.undated:,} matching documents states a date."))
         return
     first, last = timeline.months[0][0], timeline.months[-1][0]
     span = f"{first} to {last}" if first != last else first
@@ -613,7 +627,7 @@ if question is not None:
 
 turns = history.turns(notebook)
 if not turns:
-    examples()
+    examples(retriever)
 for number, turn in enumerate(turns, start=1):
     show_turn(number, turn, retriever, options.period, latest=number == len(turns))
 if problem:

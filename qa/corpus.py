@@ -113,9 +113,12 @@ def restore_file(kept: Path, doc_id: str, corpus_dir: Path) -> Path:
 
 def find_documents(documents: Sequence[DocumentRow], query: str) -> list[DocumentRow]:
     """The documents whose title, file name or publisher holds every word of `query` (any case); all for ""."""
-    words = query.lower().split()
-    return [doc for doc in documents
-            if all(word in f"{doc.title} {doc.doc_id} {doc.publisher}".lower() for word in words)]
+    return [doc for doc in documents if matches(query, f"{doc.title} {doc.doc_id} {doc.publisher}")]
+
+
+def matches(query: str, text: str) -> bool:
+    """Whether `text` holds every word of `query`, in any case (any text matches "")."""
+    return all(word in text.lower() for word in query.lower().split())
 
 
 def _unused(target: Path) -> Path:

@@ -43,13 +43,16 @@ def compare_sources(question: str, hits: Sequence[Hit], candidates: Sequence[Can
     first (`qa.answer.choice_order`, as the answer is), with the highest confidence of any of them (as the
     answer has: the answer model's probability, 0 for a sentence that lacks the figure or date asked for).
     `candidates[i].hit` indexes `hits`, as `Retriever.ask_rated` returns them. A document none of whose
-    sentences was rated has no line."""
+    sentences was rated has no line. The answer's own document carries the answer's confidence, the highest of
+    all, so its line never calls the sentence presented as the answer one that "states no answer"."""
     order, scores = choice_order(question, hits, candidates)
     chosen: dict[str, Candidate] = {hits[candidates[i].hit].doc_id: candidates[i] for i in order}  # best last
     highest: dict[str, float] = {}
     for candidate, score in zip(candidates, scores):
         doc_id = hits[candidate.hit].doc_id
         highest[doc_id] = max(score, highest.get(doc_id, score))
+    if order:
+        highest[hits[candidates[order[-1]].hit].doc_id] = max(scores)
     lines = []
     for doc_id in dict.fromkeys(hit.doc_id for hit in sorted(hits, key=lambda hit: hit.rank)):
         if doc_id in chosen:

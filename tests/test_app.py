@@ -81,6 +81,9 @@ def test_seed_question_shows_highlighted_answer_with_source(seed_settings: Setti
     assert 'class="qa-answer"' in main_html(page)
     assert any(source.startswith("Middle East Eye") for source in passage_sources(page))
     assert SEED_QUESTION in main_html(page)
+    shown = [element.value for element in page.main.markdown]
+    after_answer = next(i for i, value in enumerate(shown) if 'class="qa-answer"' in value) + 1
+    assert re.match(r":(green|blue)-badge\[(Strong|Good) match\]", shown[after_answer])  # how sure the answer is
 
 
 def test_empty_page_offers_examples_that_ask(seed_settings: Settings, open_page) -> None:
@@ -89,6 +92,18 @@ def test_empty_page_offers_examples_that_ask(seed_settings: Settings, open_page)
     assert not page.exception
     assert marked(page)
     assert "example-0" not in [button.key for button in page.button]
+
+
+def test_examples_are_offered_only_over_the_articles_they_are_about(tmp_path: Path, embedder: Embedder,
+                                                                   open_page) -> None:
+    """On another archive the Kadhimi examples would be answered "not found": a poor first answer."""
+    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    settings.corpus_dir.mkdir()
+    (settings.corpus_dir / "harbour.txt").write_text(LIGHTHOUSE)
+    sync(settings, embedder)
+    page = open_page(settings)
+    assert not [button for button in page.button if button.key.startswith("example-")]
+    assert any("in your own words" in element.value for element in page.main.markdown)
 
 
 def test_source_filter_keeps_only_that_publisher(seed_settings: Settings, open_page) -> None:
@@ -352,8 +367,21 @@ def test_a_file_the_build_skipped_is_listed_with_its_reason(built_settings: Sett
                                                             open_page) -> None:
     (built_settings.corpus_dir / "scan.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
     sync(built_settings, embedder)
-    sidebar = "\n".join(element.value for element in open_page(built_settings).sidebar.markdown)
+    page = open_page(built_settings)
+    sidebar = "\n".join(element.value for element in page.sidebar.markdown)
     assert "scan.pdf" in sidebar and "Not indexed:" in sidebar
+    assert any("1 file not indexed" in caption.value for caption in page.sidebar.caption)
+    page.text_input(key="doc-search").input("persia").run()  # a search for something else leaves it out
+    assert "scan.pdf" not in "\n".join(element.value for element in page.sidebar.markdown)
+
+
+def test_two_documents_with_one_headline_are_told_apart_in_the_source_filter(built_settings: Settings,
+                                                                             embedder: Embedder, open_page) -> None:
+    for name, port in (("elmsby-a.txt", "Elmsby"), ("elmsby-b.txt", "Valmora")):
+        (built_settings.corpus_dir / name).write_text(f"---\ntitle: Port closed\n---\n{port} port closed.\n")
+    sync(built_settings, embedder)
+    options = open_page(built_settings).multiselect(key="sources").options
+    assert "Port closed (elmsby-a.txt)" in options and "Port closed (elmsby-b.txt)" in options
 
 
 def test_the_page_uses_the_configured_backend(fresh_settings: Settings, open_page) -> None:

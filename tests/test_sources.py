@@ -39,6 +39,18 @@ def test_a_document_below_the_no_answer_threshold_is_weak_and_quotes_are_balance
     assert weak.weak and weak.sentence == '"Kataeb is the key suspect."'
 
 
+def test_the_answers_own_document_is_never_said_to_state_no_answer() -> None:
+    """The choice can present a sentence whose own rating is low while another document's sentence is what makes
+    the answer confident; its line then carries the answer's confidence, as the answer box does, instead of
+    calling the answer "comes close, states no answer" right under it."""
+    hits = [make_hit(1, "eye", "He blamed the Kataeb militia."), make_hit(2, "persia", "Militias were blamed.")]
+    chosen = Candidate(0, (0, 29), 0.05, (logit(0.05), 0.0, 0.0, 1.0, 1.0))  # the kind asked for, points back
+    other = Candidate(1, (0, 21), 0.2, (logit(0.2), 0.0, -2.0, 0.0, 0.0))  # a passage ranked far lower
+    lines = compare_sources("who was blamed", hits, [chosen, other])
+    assert lines[0].hit.doc_id == "eye" and lines[0].hit.answer.score == 0.2 and not lines[0].weak
+    assert lines[1].hit.answer.score == 0.2
+
+
 def test_a_sentence_without_the_figure_asked_for_does_not_answer() -> None:
     hits = [make_hit(1, "eye", "Drones attacked the house. Three drones were launched.")]
     line, = compare_sources("how many drones were launched", hits, [rated(0, (0, 26), 0.99), rated(0, (27, 54), 0.5)])
