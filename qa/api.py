@@ -21,7 +21,8 @@ from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
 from qa.config import Settings
-from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError, QuestionError
+from qa.errors import (IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError, QuestionError,
+                       StoreUnavailableError)
 from qa.retrieval import MAX_K, MODES, Retriever
 from qa.storage import Filters
 
@@ -121,7 +122,7 @@ def create_app(retriever: Retriever) -> Starlette:
                 Route("/docs", docs, include_in_schema=False)],
         exception_handlers={RequestError: bad_request, QuestionError: bad_request, IndexNotFoundError: unavailable,
                             IndexMismatchError: unavailable, IndexCorruptError: unavailable,
-                            HTTPException: http_error},
+                            StoreUnavailableError: unavailable, HTTPException: http_error, Exception: failure},
     )
     return app
 
@@ -143,6 +144,14 @@ def unavailable(request: Request, error: Exception) -> JSONResponse:
     """503 while there is no index this server can read (none built, built with another model, or damaged)."""
     logger.error("%s", error)
     return JSONResponse({"error": str(error)}, status_code=503)
+
+
+def failure(request: Request, error: Exception) -> JSONResponse:
+    """Any other failure (a database refusing a statement, a bug): logged in full for whoever runs the server,
+    a one-line JSON 500 for the client."""
+    logger.exception("%s %s failed", request.method, request.url.path, exc_info=error)
+    return JSONResponse({"error": f"the server failed ({type(error).__name__}); the details are in its log"},
+                        status_code=500)
 
 
 def http_error(request: Request, error: HTTPException) -> JSONResponse:

@@ -28,6 +28,10 @@ class IndexCorruptError(QAError):
     """The index files are damaged or unreadable; it must be rebuilt."""
 
 
+class StoreUnavailableError(QAError):
+    """The database holding the index cannot be reached (down, restarting, or the connection was dropped)."""
+
+
 class QuestionError(QAError):
     """The question cannot be searched (empty, or too long)."""
 

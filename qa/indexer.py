@@ -58,6 +58,7 @@ def sync(
     if workers > 1 and not settings.store:
         raise QAError("parallel ingest (--workers) needs a database store (--store postgresql://...); "
                       "an index folder is written by one process")
+    corpus_files(settings.corpus_dir)  # a mistyped --corpus is refused before a --rebuild drops anything
     tell = stage or (lambda message: logger.info(message))
     report = SyncReport()
     writer = open_writer(settings)
@@ -91,6 +92,10 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
     indexed = writer.indexed()
     tell("Checking the corpus")
     files = corpus_files(settings.corpus_dir)
+    if len(indexed) > 1 and not files:  # one document may go by `remove`; all at once is a folder gone missing
+        raise QAError(f"the corpus folder {settings.corpus_dir} holds no articles, and the index {len(indexed):,} "
+                      "documents: a sync would remove them all (a share that failed to mount?); to empty the "
+                      "index on purpose, run `python -m qa build --rebuild`")
     hashes: dict[str, str] = {}
     for doc_id, path in files.items():
         if shown_name(doc_id) != doc_id:

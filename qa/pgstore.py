@@ -24,14 +24,15 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, replace
+from typing import TypeVar
 
 import numpy as np
 
 from qa.bm25 import B, K1
-from qa.errors import BuildLockedError, IndexMismatchError, IndexNotFoundError, QAError
+from qa.errors import BuildLockedError, IndexMismatchError, IndexNotFoundError, QAError, StoreUnavailableError
 from qa.records import Chunk, Document, SyncReport
 from qa.storage import (
     Candidates, DocumentRow, Filters, Manifest, Store, Writer, document_from_row, filter_sql, pages_json,
@@ -45,6 +46,7 @@ except ImportError:  # pragma: no cover - psycopg is in requirements.txt; the em
     psycopg = None
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LOCK_KEY = 0x71615F73796E63  # "qa_sync": the advisory lock a sync holds
 DENSE_INDEX = "pgvector hnsw (m=16, ef_construction=64, inner product)"
@@ -82,19 +84,29 @@ def _schema(dimension: int) -> str:
 _TABLES = ("qa_manifest", "qa_documents", "qa_chunks", "qa_postings", "qa_terms", "qa_stats", "qa_sync")
 
 
+REBUILD = "rebuild it with `python -m qa build --rebuild`"  # a shared database is rebuilt only when asked
+
+
 def public_url(url: str) -> str:
-    """The URL without its password, for messages and `info`."""
-    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1@", url)
+    """The URL without its password (`user:secret@` or `?password=secret`), for messages, `info` and /health."""
+    url = re.sub(r"(://[^:/@]*):[^@]*@", r"\1@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
+
+
+def one_line(error: Exception) -> str:
+    """A database error's message on one line (libpq adds hints on lines of their own)."""
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
 def connect(url: str) -> psycopg.Connection:
-    """An autocommit connection returning dict rows; QAError naming the server if it cannot be reached."""
+    """An autocommit connection returning dict rows; StoreUnavailableError naming the server if it cannot be
+    reached."""
     if psycopg is None:
         raise QAError("the Postgres store needs psycopg: pip install 'psycopg[binary]'")
     try:
         return psycopg.connect(url, autocommit=True, row_factory=dict_row)
     except psycopg.Error as error:
-        raise QAError(f"cannot connect to {public_url(url)}: {str(error).strip()}") from None
+        raise StoreUnavailableError(f"cannot connect to {public_url(url)}: {one_line(error)}") from None
 
 
 def vector_literal(vector: np.ndarray) -> str:
@@ -114,26 +126,88 @@ def read_manifest(conn: psycopg.Connection) -> Manifest | None:
 
 
 class PostgresStore(Store):
-    """An index in a PostgreSQL database, read live: every query sees the last committed sync batch."""
+    """An index in a PostgreSQL database, read live: every query sees the last committed sync batch, and a search
+    with the fetch of its passages sees one state (`snapshot`). A connection the server drops (a restart, a
+    failover, an idle-session timeout) is opened again on the next read."""
+
+    rebuild_hint = REBUILD
 
     def __init__(self, url: str, conn: psycopg.Connection) -> None:
         self.url = url
         self.conn = conn
-        self._lock = threading.Lock()  # one statement at a time on the shared connection (page and API threads)
+        # one statement at a time on the shared connection (page and API threads); reentrant for `snapshot`
+        self._lock = threading.RLock()
+        self._in_snapshot = False
+        self._built_for = self._identity()
 
     @classmethod
     def open(cls, url: str) -> PostgresStore:
         """Connect and check that the database holds an index; IndexNotFoundError if it holds none."""
-        store = cls(url, connect(url))
-        if read_manifest(store.conn) is None:
-            store.close()
+        conn = connect(url)
+        if read_manifest(conn) is None:
+            conn.close()
             raise IndexNotFoundError(f"no index in {public_url(url)}; build it with `python -m qa build --store URL`")
-        return store
+        return cls(url, conn)
+
+    def _run(self, work: Callable[[psycopg.Connection], T]) -> T:
+        """`work` on the connection, one caller at a time. Outside a snapshot, a connection the server dropped is
+        opened again and `work` (a read) tried once more; StoreUnavailableError when the server cannot be
+        reached."""
+        with self._lock:
+            try:
+                return work(self._connection())
+            except psycopg.OperationalError as error:
+                self.conn.close()
+                if self._in_snapshot:
+                    raise self._lost(error) from None
+                logger.warning("the connection to %s was dropped (%s); connecting again", self.location(),
+                               one_line(error))
+            try:
+                return work(self._connection())
+            except psycopg.OperationalError as error:
+                self.conn.close()
+                raise self._lost(error) from None
+
+    def _connection(self) -> psycopg.Connection:
+        """The open connection, or a new one when the last was closed (StoreUnavailableError if none can be made)."""
+        if self.conn.closed:
+            self.conn = connect(self.url)
+        return self.conn
+
+    def _lost(self, error: Exception) -> StoreUnavailableError:
+        return StoreUnavailableError(f"lost the connection to {self.location()} ({one_line(error)}); "
+                                     "the next request connects again")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One REPEATABLE READ transaction: a search and the fetch of its passages see the same chunks, so a sync
+        committing between them cannot silently drop passages from the result."""
+        with self._lock:
+            self._run(lambda conn: conn.execute("SELECT 1"))  # a dropped connection is opened again first
+            try:
+                with self.conn.transaction():
+                    self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    self._in_snapshot = True
+                    yield
+            except psycopg.OperationalError as error:
+                self.conn.close()
+                raise self._lost(error) from None
+            finally:
+                self._in_snapshot = False
+
+    def _identity(self) -> tuple | None:
+        """What this reader was opened for: the index's model, dimension and format (None when there is none)."""
+        def read(conn: psycopg.Connection) -> tuple | None:
+            try:
+                row = conn.execute("SELECT model, dimension, format_version FROM qa_manifest").fetchone()
+            except psycopg.errors.UndefinedTable:  # dropped by a rebuild that has not made it again yet
+                return None
+            return (row["model"], row["dimension"], row["format_version"]) if row else None
+        return self._run(read)
 
     @property
     def manifest(self) -> Manifest:
-        with self._lock:
-            manifest = read_manifest(self.conn)
+        manifest = self._run(read_manifest)
         if manifest is None:
             raise IndexNotFoundError(f"the index in {self.location()} was dropped; build it again")
         return manifest
@@ -175,53 +249,50 @@ class PostgresStore(Store):
 
     def _candidates(self, statement: str, params: Sequence[object], ef_search: int = 0) -> Candidates:
         """Run a search statement returning (chunk_id, score) rows, best first."""
-        with self._lock:
+        def search(conn: psycopg.Connection) -> list[Mapping]:
             if ef_search:
-                self.conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(ef_search)])
-            rows = self.conn.execute(statement, params).fetchall()
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(ef_search)])
+            return conn.execute(statement, params).fetchall()
+        rows = self._run(search)
         return Candidates(np.array([row["chunk_id"] for row in rows], dtype=np.int64),
                           np.array([row["score"] for row in rows], dtype=np.float32))
 
     def idf(self, terms: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            chunks = self.conn.execute("SELECT chunks FROM qa_stats").fetchone()["chunks"]
-            rows = self.conn.execute("SELECT term, df FROM qa_terms WHERE term = ANY(%s)", [list(terms)]).fetchall()
+        chunks, rows = self._run(lambda conn: (
+            conn.execute("SELECT chunks FROM qa_stats").fetchone()["chunks"],
+            conn.execute("SELECT term, df FROM qa_terms WHERE term = ANY(%s)", [list(terms)]).fetchall()))
         df_of = {row["term"]: row["df"] for row in rows}
         df = np.array([df_of.get(term, 0) for term in terms], dtype=np.float64)
         return np.log1p((chunks - df + 0.5) / (df + 0.5))
 
     def chunk_rows(self, chunk_ids: Sequence[int]) -> dict[int, Mapping]:
-        with self._lock:
-            rows = self.conn.execute(
-                """SELECT c.chunk_id, c.doc_id, c.start, c."end", c.page, c.text,
-                          d.title, d.publisher, d.author, d.date, d.path, d.url
-                   FROM qa_chunks c JOIN qa_documents d USING (doc_id) WHERE c.chunk_id = ANY(%s)""",
-                [[int(i) for i in chunk_ids]],
-            ).fetchall()
+        rows = self._run(lambda conn: conn.execute(
+            """SELECT c.chunk_id, c.doc_id, c.start, c."end", c.page, c.text,
+                      d.title, d.publisher, d.author, d.date, d.path, d.url
+               FROM qa_chunks c JOIN qa_documents d USING (doc_id) WHERE c.chunk_id = ANY(%s)""",
+            [[int(i) for i in chunk_ids]]).fetchall())
         return {row["chunk_id"]: row for row in rows}
 
     def documents(self) -> list[DocumentRow]:
-        with self._lock:
-            rows = self.conn.execute(
-                """SELECT d.doc_id, d.path, d.title, d.publisher, d.author, d.date, d.content_hash,
-                          count(c.chunk_id) AS chunks, d.url
-                   FROM qa_documents d LEFT JOIN qa_chunks c USING (doc_id)
-                   GROUP BY d.doc_id ORDER BY lower(d.title), d.doc_id"""
-            ).fetchall()
+        rows = self._run(lambda conn: conn.execute(
+            """SELECT d.doc_id, d.path, d.title, d.publisher, d.author, d.date, d.content_hash,
+                      count(c.chunk_id) AS chunks, d.url
+               FROM qa_documents d LEFT JOIN qa_chunks c USING (doc_id)
+               GROUP BY d.doc_id ORDER BY lower(d.title), d.doc_id""").fetchall())
         return [DocumentRow(**row) for row in rows]
 
     def document(self, doc_id: str) -> Document | None:
-        with self._lock:
-            row = self.conn.execute("SELECT * FROM qa_documents WHERE doc_id = %s", [doc_id]).fetchone()
+        row = self._run(lambda conn: conn.execute("SELECT * FROM qa_documents WHERE doc_id = %s", [doc_id]).fetchone())
         return None if row is None else document_from_row(row)
 
     def last_report(self) -> SyncReport | None:
-        with self._lock:
-            row = self.conn.execute("SELECT report FROM qa_sync").fetchone()
+        row = self._run(lambda conn: conn.execute("SELECT report FROM qa_sync").fetchone())
         return SyncReport.from_dict(json.loads(row["report"])) if row else None
 
     def is_current(self) -> bool:
-        return True
+        """True while the database holds an index of the model and format this reader was opened for: a live
+        database needs no reopening for new documents, but one rebuilt with another model must be refused."""
+        return self._identity() == self._built_for
 
     def location(self) -> str:
         return public_url(self.url)
@@ -254,7 +325,12 @@ class PostgresWriter(Writer):
     def prepare(self, manifest: Manifest, rebuild: bool) -> bool:
         manifest = replace(manifest, faiss_factory=DENSE_INDEX)
         with self.conn.transaction():
-            self.conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            try:
+                with self.conn.transaction():
+                    self.conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            except psycopg.errors.InsufficientPrivilege:
+                raise QAError(f"{public_url(self.url)} lacks the pgvector extension and this role may not create it; "
+                              "have an administrator run `CREATE EXTENSION vector;` in that database") from None
             existing = read_manifest(self.conn)
             if existing is not None and not rebuild:
                 check_same_settings(existing, manifest, public_url(self.url))
@@ -350,11 +426,11 @@ def check_same_settings(existing: Manifest, wanted: Manifest, where: str) -> Non
     if existing.format_version != wanted.format_version:
         raise IndexMismatchError(
             f"index in {where} has format {existing.format_version}, this version writes {wanted.format_version}; "
-            "rebuild it with `python -m qa build --rebuild`"
+            f"{REBUILD}"
         )
-    existing.check_compatible(wanted.model, wanted.dimension, where)
+    existing.check_compatible(wanted.model, wanted.dimension, where, REBUILD)
     if (existing.chunk_tokens, existing.overlap_tokens) != (wanted.chunk_tokens, wanted.overlap_tokens):
         raise IndexMismatchError(
             f"index in {where} was chunked at {existing.chunk_tokens}/{existing.overlap_tokens} word pieces, "
-            f"not {wanted.chunk_tokens}/{wanted.overlap_tokens}; rebuild it with `python -m qa build --rebuild`"
+            f"not {wanted.chunk_tokens}/{wanted.overlap_tokens}; {REBUILD}"
         )

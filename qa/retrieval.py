@@ -63,7 +63,8 @@ def check_date(value: str, name: str) -> str:
 def check_filters(filters: Filters) -> Filters:
     """The filters, if their sources are valid text and their dates real dates in order; QuestionError otherwise."""
     for source in filters.sources:
-        valid_text(source, "the source")
+        if "\x00" in valid_text(source, "the source"):
+            raise QuestionError("the source holds a NUL character; type its name again")
     since, until = check_date(filters.since, "the start date"), check_date(filters.until, "the end date")
     if since and until and since > until + "\uffff":
         raise QuestionError(f"the start date {since} is after the end date {until}; no document can match")
@@ -87,7 +88,7 @@ class Retriever:
     """
 
     def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
-        store.manifest.check_compatible(embedder.model_id, embedder.dimension, store.location())
+        store.manifest.check_compatible(embedder.model_id, embedder.dimension, store.location(), store.rebuild_hint)
         self.store = store
         self.embedder = embedder
         self.settings = settings
@@ -186,17 +187,20 @@ class Retriever:
         check_k(k)
         check_filters(filters or Filters())
         n = max(candidates, k)
-        rankings = []
+        vector = None
         if mode in ("hybrid", "dense"):
             vector = query if query is not None else self.embedder.encode_query(question)
-            rankings.append(self.store.dense(vector, n, filters).pairs())
-        if mode in ("hybrid", "bm25"):
-            rankings.append(self.store.keyword(question, n, filters).pairs())
-        if mode == "hybrid":
-            fused = convex_combination(dict(rankings[0]), dict(rankings[1]), weight=DENSE_WEIGHT)
-        else:
-            fused = rankings[0]
-        return self._hits(fused[:k])
+        with self.store.snapshot():  # the passages fetched are those the search found, whatever a sync commits
+            rankings = []
+            if vector is not None:
+                rankings.append(self.store.dense(vector, n, filters).pairs())
+            if mode in ("hybrid", "bm25"):
+                rankings.append(self.store.keyword(question, n, filters).pairs())
+            if mode == "hybrid":
+                fused = convex_combination(dict(rankings[0]), dict(rankings[1]), weight=DENSE_WEIGHT)
+            else:
+                fused = rankings[0]
+            return self._hits(fused[:k])
 
 
     def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:

@@ -12,7 +12,7 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,17 +92,18 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     files: dict = field(default_factory=dict)  # an index folder's files: size and sha256 each (qa.integrity)
 
-    def check_compatible(self, model: str, dimension: int, where: object) -> None:
-        """Raise IndexMismatchError if this index cannot be searched with `model`."""
+    def check_compatible(self, model: str, dimension: int, where: object, rebuild: str = REBUILD_HINT) -> None:
+        """Raise IndexMismatchError if this index cannot be searched with `model`; `rebuild` says how to rebuild it
+        (a shared database is only rebuilt with --rebuild)."""
         if self.format_version != FORMAT_VERSION:
             raise IndexMismatchError(
-                f"index in {where} has format {self.format_version}, this version reads {FORMAT_VERSION}; {REBUILD_HINT}"
+                f"index in {where} has format {self.format_version}, this version reads {FORMAT_VERSION}; {rebuild}"
             )
         if self.model != model or self.dimension != dimension:
             raise IndexMismatchError(
                 f"index in {where} was built with model {self.model!r} ({self.dimension} dims), "
                 f"but the configured model is {model!r} ({dimension} dims); use the model it was built with "
-                f"(--model or QA_MODEL), or {REBUILD_HINT} with the configured one"
+                f"(--model or QA_MODEL), or {rebuild} with the configured one"
             )
 
 
@@ -138,6 +139,7 @@ class Store(ABC):
 
     manifest: Manifest
     fallback: str = ""  # why an earlier generation is served instead of the damaged current one ("" if it is not)
+    rebuild_hint: str = REBUILD_HINT  # how a reader is told to rebuild an index it cannot search
 
     @abstractmethod
     def dense(self, query: np.ndarray, n: int, filters: Filters | None = None) -> Candidates:
@@ -170,7 +172,13 @@ class Store(ABC):
 
     @abstractmethod
     def is_current(self) -> bool:
-        """False once a newer build has replaced what this store reads (a live database always reads the newest)."""
+        """False once a newer build has replaced what this store reads (for a live database: once it holds an
+        index of another model or format, which reopening then refuses with the reason)."""
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Reads inside see one state of the index (a search and the fetch of its passages); an index folder's
+        generation never changes, so by default this does nothing."""
+        return nullcontext()
 
     @abstractmethod
     def location(self) -> str:

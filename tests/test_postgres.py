@@ -20,8 +20,8 @@ import pytest
 
 from qa import Embedder, Filters, Retriever, Settings, sync
 from qa.cli import main
-from qa.errors import BuildLockedError, IndexMismatchError, IndexNotFoundError
-from qa.pgstore import PostgresWriter
+from qa.errors import BuildLockedError, IndexMismatchError, IndexNotFoundError, QAError
+from qa.pgstore import PostgresWriter, public_url
 from tests.conftest import REPO, SEED_QUESTION, copy_seed_corpus
 
 QUESTIONS = [item["question"] for item in json.loads((REPO / "tests" / "seed_questions.json").read_text())]
@@ -281,3 +281,72 @@ def test_cli_builds_asks_and_describes_a_postgres_store(pg_url: str, fresh_setti
     info = json.loads(capsys.readouterr().out)
     assert info["index"].startswith("postgresql://") and len(info["documents"]) == 2
     assert info["manifest"]["faiss_factory"].startswith("pgvector hnsw")
+
+
+def test_a_reader_connects_again_after_the_server_drops_its_connection(pg_seed: Settings, embedder: Embedder,
+                                                                       pg_server: object) -> None:
+    """A restart, a failover or an idle-session timeout ends the connection a `serve` process holds; the next
+    request must connect again, not fail until someone restarts the process."""
+    retriever = Retriever.open(pg_seed.store, embedder)
+    before = [key(hit) for hit in retriever.search(SEED_QUESTION, k=3)]
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as admin:
+        ended = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = 'qa_seed' AND pid <> pg_backend_pid()").fetchall()
+    assert ended
+    assert [key(hit) for hit in retriever.search(SEED_QUESTION, k=3)] == before
+    assert retriever.ask(SEED_QUESTION).confident
+
+
+def test_a_search_and_its_passages_see_one_state_of_the_database(pg_url: str, fresh_settings: Settings,
+                                                                  embedder: Embedder) -> None:
+    """A sync committing between a search and the fetch of its passages made searches return fewer passages."""
+    settings = replace(fresh_settings, store=pg_url)
+    sync(settings, embedder)
+    store = Retriever.open(pg_url, embedder).store
+    with store.snapshot():
+        found = store.keyword("Kadhimi drone attack", 10)
+        writer = PostgresWriter(pg_url, 64)
+        with writer.lock():
+            writer.write({doc.doc_id for doc in store.documents()}, [], np.zeros((0, embedder.dimension)))
+        writer.close()
+        assert len(store.chunk_rows(found.ids)) == len(found.ids) > 0
+    assert store.chunk_rows(found.ids) == {}  # after it, the deletion is seen
+
+
+def test_a_reader_refuses_an_index_rebuilt_under_it_with_another_model(pg_url: str, fresh_settings: Settings,
+                                                                       embedder: Embedder) -> None:
+    settings = replace(fresh_settings, store=pg_url)
+    sync(settings, embedder)
+    retriever = Retriever.open(pg_url, embedder)
+    assert retriever.is_current()
+    sync(settings, Embedder(embedder.source), rebuild=True)
+    assert not retriever.is_current()
+    with pytest.raises(IndexMismatchError, match="was built with model.*--rebuild"):
+        retriever.refreshed()
+
+
+def test_a_password_in_the_url_is_never_shown() -> None:
+    assert public_url("postgresql://qa:secret@db/news") == "postgresql://qa@db/news"
+    assert public_url("postgresql:///news?host=/tmp/pg&user=qa&password=secret") == (
+        "postgresql:///news?host=/tmp/pg&user=qa&password=***")
+
+
+def test_a_rebuild_with_a_mistyped_corpus_drops_nothing(pg_url: str, fresh_settings: Settings, embedder: Embedder,
+                                                        tmp_path: Path) -> None:
+    settings = replace(fresh_settings, store=pg_url)
+    sync(settings, embedder)
+    with pytest.raises(QAError, match="typo does not exist"):
+        sync(replace(settings, corpus_dir=tmp_path / "typo"), embedder, rebuild=True)
+    assert len(Retriever.open(pg_url, embedder).documents()) == 2
+
+
+def test_a_role_that_may_not_create_pgvector_is_told_to_ask_an_administrator(pg_server: object,
+                                                                            fresh_settings: Settings,
+                                                                            embedder: Embedder) -> None:
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as admin:
+        admin.execute("CREATE ROLE qa_plain LOGIN")
+        admin.execute("CREATE DATABASE qa_novec OWNER qa_plain")
+    url = pg_server.get_uri("qa_novec").replace("postgres:", "qa_plain:", 1)
+    with pytest.raises(QAError) as refused:
+        sync(replace(fresh_settings, store=url), embedder)
+    assert str(refused.value).endswith("have an administrator run `CREATE EXTENSION vector;` in that database")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from qa import Embedder, Retriever, Settings, sync
-from qa.errors import BuildLockedError
+from qa.errors import BuildLockedError, QAError
 from qa.store import build_lock
 
 import pytest
@@ -103,3 +104,20 @@ def test_a_second_build_waits_or_says_one_is_running(fresh_settings: Settings, e
         with pytest.raises(BuildLockedError, match="another build"):
             sync(fresh_settings, embedder, wait=False)
     assert sync(fresh_settings, embedder, wait=False).added
+
+
+def test_a_corpus_folder_gone_empty_does_not_empty_the_index(fresh_settings: Settings, embedder: Embedder,
+                                                              tmp_path) -> None:
+    """An unmounted share looks like an empty folder: the build refuses to drop every document, says how to
+    empty the index on purpose, and a mistyped --corpus is refused before a --rebuild drops anything."""
+    sync(fresh_settings, embedder)
+    for path in fresh_settings.corpus_dir.glob("*.txt"):
+        path.unlink()
+    with pytest.raises(QAError, match="holds no articles, and the index 2 documents.*--rebuild"):
+        sync(fresh_settings, embedder)
+    assert len(Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).documents()) == 2
+    with pytest.raises(QAError, match="does not exist"):
+        sync(replace(fresh_settings, corpus_dir=tmp_path / "typo"), embedder, rebuild=True)
+    assert len(Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).documents()) == 2
+    sync(fresh_settings, embedder, rebuild=True)
+    assert Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).documents() == []
