@@ -175,9 +175,10 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
               "document's file name." if filters else "No passages found.")
         return 0
     if answer.confident:
-        say(f"Answer: {answer.text}\n  — {citation(answer.best)}\n")
+        say(f"Answer: {answer.text}\n  — {citation(answer.best)} ({relevance(answer.best).label})\n")
     else:
-        say("The archive does not seem to answer this: no sentence states it. The closest passages are below.\n")
+        say("The archive does not seem to answer this: no sentence of the closest passages seems to state it. "
+            "They are below.\n")
     # each passage with the page's label for its best sentence: the fused search score is not what the rerank
     # orders the passages by, so printed beside them it looked out of order
     for hit in answer.hits:
