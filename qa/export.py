@@ -87,14 +87,21 @@ def origin_html(hit: Hit) -> str:
 def source_line_html(line: SourceLine) -> str:
     """One line of "what each source says": the sentence (quotes balanced) and whose it is; a weak line (the
     document comes close but states no answer) is marked so."""
-    hit = line.hit
+    weak = ' <span class="qa-weak-label">(comes close, states no answer)</span>' if line.weak else ""
+    also = (f'<div class="qa-source">the same sentence, word for word, also in '
+            f'{"; ".join(byline_html(hit) for hit in line.also)}</div>' if line.also else "")
+    return (f'<div class="qa-says{" qa-weak" if line.weak else ""}">{escape_html(line.sentence)}'
+            f'<div class="qa-source">— {byline_html(line.hit)}{weak}</div>{also}</div>')
+
+
+def byline_html(hit: Hit) -> str:
+    """Whose a sentence is, as escaped HTML: the title in bold (linked to the original when its address is
+    known), then publisher and date."""
     title = escape_html(hit.title or hit.doc_id)
     if url := safe_url(hit.url):
         title = f'<a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">{title}</a>'
     details = ", ".join(part for part in (hit.publisher, hit.date or "no date") if part)
-    weak = ' <span class="qa-weak-label">(comes close, states no answer)</span>' if line.weak else ""
-    return (f'<div class="qa-says{" qa-weak" if line.weak else ""}">{escape_html(line.sentence)}'
-            f'<div class="qa-source">— <b>{title}</b>, {escape_html(details)}{weak}</div></div>')
+    return f"<b>{title}</b>, {escape_html(details)}"
 
 
 def counted(count: int, noun: str) -> str:

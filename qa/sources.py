@@ -20,10 +20,12 @@ from qa.text import balance_quotes
 class SourceLine:
     """One document's best sentence: `hit` is the passage it is in, with `hit.answer` set to that sentence and
     its confidence; `weak` when it is below the no-answer threshold (the document comes close but does not
-    state an answer)."""
+    state an answer); `also` the passages of other documents whose best sentence is the same, word for word
+    (wire copy, or one story filed under two headlines): one source repeated, not sources that agree."""
 
     hit: Hit
     weak: bool
+    also: tuple[Hit, ...] = ()
 
     @property
     def sentence(self) -> str:
@@ -31,11 +33,12 @@ class SourceLine:
         return balance_quotes(self.hit.answer_text)
 
     def to_dict(self) -> dict:
-        return {"hit": self.hit.to_dict(), "weak": self.weak}
+        return {"hit": self.hit.to_dict(), "weak": self.weak, "also": [hit.to_dict() for hit in self.also]}
 
     @classmethod
     def from_dict(cls, data: dict) -> SourceLine:
-        return cls(Hit.from_dict(data["hit"]), bool(data["weak"]))
+        return cls(Hit.from_dict(data["hit"]), bool(data["weak"]),
+                   tuple(Hit.from_dict(hit) for hit in data.get("also", ())))  # notebooks saved before `also`
 
 
 def compare_sources(question: str, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> list[SourceLine]:
@@ -53,10 +56,14 @@ def compare_sources(question: str, hits: Sequence[Hit], candidates: Sequence[Can
         highest[doc_id] = max(score, highest.get(doc_id, score))
     if order:
         highest[hits[candidates[order[-1]].hit].doc_id] = max(scores)
-    lines = []
+    lines: dict[str, SourceLine] = {}  # by sentence: a sentence another document states too joins its line
     for doc_id in dict.fromkeys(hit.doc_id for hit in sorted(hits, key=lambda hit: hit.rank)):
         if doc_id in chosen:
             hit = hits[chosen[doc_id].hit]
-            lines.append(SourceLine(replace(hit, answer=Sentence(*chosen[doc_id].span, highest[doc_id])),
-                                    highest[doc_id] < NO_ANSWER_THRESHOLD))
-    return lines
+            hit = replace(hit, answer=Sentence(*chosen[doc_id].span, highest[doc_id]))
+            said = " ".join(hit.answer_text.split())
+            if said in lines:
+                lines[said] = replace(lines[said], also=(*lines[said].also, hit))
+            else:
+                lines[said] = SourceLine(hit, highest[doc_id] < NO_ANSWER_THRESHOLD)
+    return list(lines.values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qa import Hit, Retriever
 from qa.answer import NO_ANSWER_THRESHOLD, Candidate, logit
+from qa.export import source_line_html
 from qa.sources import SourceLine, compare_sources
 
 SEED_QUESTION = "who was suspected of the Kadhimi attack"
@@ -60,6 +61,20 @@ def test_a_sentence_without_the_figure_asked_for_does_not_answer() -> None:
 def test_a_line_survives_a_round_trip_through_json() -> None:
     line, = compare_sources("who", [make_hit(1, "eye", "Kataeb did.")], [rated(0, (0, 11), 0.7)])
     assert SourceLine.from_dict(line.to_dict()) == line
+    saved_before_also = {key: value for key, value in line.to_dict().items() if key != "also"}
+    assert SourceLine.from_dict(saved_before_also) == line
+
+
+def test_one_sentence_in_two_documents_is_one_source_repeated_not_two_that_agree() -> None:
+    """Wire copy, or one story filed under two headlines, states the same sentence word for word: shown as one
+    line naming both, it is not mistaken for corroboration."""
+    hits = [make_hit(1, "wire", "Sales rose 5% in March."), make_hit(2, "copy", "Sales  rose 5% in March."),
+            make_hit(3, "rival", "Sales rose 3% in March.")]
+    candidates = [rated(0, (0, 23), 0.9), rated(1, (0, 24), 0.8), rated(2, (0, 23), 0.7)]
+    lines = compare_sources("how much did sales rise", hits, candidates)
+    assert [(line.hit.doc_id, [hit.doc_id for hit in line.also]) for line in lines] == [("wire", ["copy"]),
+                                                                                       ("rival", [])]
+    assert "also in <b>Copy</b>, copy news" in source_line_html(lines[0])
 
 
 def test_the_real_answer_and_its_sources_come_from_one_rating(seed_retriever: Retriever) -> None:
