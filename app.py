@@ -459,8 +459,9 @@ def show_timeline(timeline: Timeline, number: int, question: str, dates: tuple[d
     undated = f"{timeline.undated:,} undated" if timeline.undated else ""
     if not timeline.months:
         if undated:
-            st.caption("When it was covered: " + ("the matching document states no date." if timeline.undated == 1
-                                                  else f"none of the {timeline.undated:,} matching documents states a date."))
+            st.caption("When it was covered: " + (
+                "the matching document states no date." if timeline.undated == 1 else
+                f"none of the {timeline.undated:,} matching documents states a date."))
         return
     first, last = timeline.months[0][0], timeline.months[-1][0]
     span = f"{first} to {last}" if first != last else first

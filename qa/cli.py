@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--cache",
                           help="folder of cached benchmark indexes, one per set and chunk setting (default: qa-eval-cache in the temporary folder)")
     evaluate.add_argument("--no-calibrate", action="store_true", help="skip the no-answer threshold calibration")
-    evaluate.add_argument("--every", type=argument(whole_number, "--every"), default=1, help="score every n-th query only (default 1: all)")
+    evaluate.add_argument("--every", type=argument(whole_number, "--every"), default=1,
+                          help="score every n-th query only (default 1: all)")
     evaluate.add_argument("--held-out", action="store_true",
                           help="only the questions of the articles the answer model was not trained on "
                                "(held_out_articles in qa/models/answer-scorer.json); writes eval-<set>-heldout.*")

@@ -13,6 +13,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,7 @@ def sync(
         with writer.lock(wait=wait):
             report.rebuilt = not writer.prepare(manifest_for(settings, embedder), rebuild)
             _sync_locked(settings, embedder, writer, report, progress, tell, workers)
+            writer.publish()
     finally:
         writer.close()
     logger.info("index %s: %s", report.generation, report.summary())
@@ -122,8 +124,8 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
     if workers > 1 and to_load:
         tell(f"Reading and embedding {len(to_load)} new or changed files with {workers} workers")
         report.generation = writer.write(set(report.removed), [], np.zeros((0, embedder.dimension), np.float32))
-        ingest_in_parallel(settings, [(doc_id, files[doc_id]) for doc_id in to_load], set(indexed), workers,
-                           report, progress)
+        ingest_in_parallel(replace(settings, store=writer.store_for_workers(settings.store)),
+                           [(doc_id, files[doc_id]) for doc_id in to_load], set(indexed), workers, report, progress)
     else:
         tell(f"Reading {len(to_load)} new or changed files")
         add = load_changed([(doc_id, files[doc_id]) for doc_id in to_load], set(indexed), settings, embedder, report)

@@ -13,7 +13,9 @@ Chosen by a postgresql:// URL (`--store`, `QA_STORE`, `Settings.store`). Tables:
 Keyword search is scored in SQL with the embedded store's formula (bm25s's Lucene variant with qa.bm25's
 K1 and B) over the same terms (qa.bm25's tokenizer and stemmer), so both stores give the same BM25 scores.
 A sync holds an advisory lock (two syncs run one after the other) and writes one transaction per batch of
-documents, so readers see a whole batch or none of it and a killed sync leaves the last committed state.
+documents, so readers see a whole batch or none of it and a killed sync leaves the last committed state. A
+--rebuild writes its tables aside, in the schema REBUILD_SCHEMA, and swaps them in when it is done: readers keep
+the whole old index until then, and a rebuild that fails or is killed leaves it as it was.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from typing import TypeVar
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
@@ -41,6 +44,7 @@ from qa.text import query_terms, tokenize
 
 try:
     import psycopg
+    from psycopg import sql
     from psycopg.rows import dict_row
 except ImportError:  # pragma: no cover - psycopg is in requirements.txt; the embedded store does not need it
     psycopg = None
@@ -85,12 +89,14 @@ _TABLES = ("qa_manifest", "qa_documents", "qa_chunks", "qa_postings", "qa_terms"
 
 
 REBUILD = "rebuild it with `python -m qa build --rebuild`"  # a shared database is rebuilt only when asked
+REBUILD_SCHEMA = "qa_rebuild"  # where a --rebuild writes its tables until they replace the live ones
 
 
 def public_url(url: str) -> str:
-    """The URL without its password (`user:secret@` or `?password=secret`), for messages, `info` and /health."""
+    """The URL without its password (`user:secret@`, `?password=secret`, or `password=secret` in a key=value
+    DSN), for messages, `info` and /health."""
     url = re.sub(r"(://[^:/@]*):[^@]*@", r"\1@", url)
-    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
+    return re.sub(r"((?:^|[?&\s])password=)[^&\s]*", r"\1***", url, flags=re.IGNORECASE)  # a URL's or a DSN's
 
 
 def one_line(error: Exception) -> str:
@@ -308,6 +314,7 @@ class PostgresWriter(Writer):
         self.url = url
         self.batch_documents = batch_documents
         self.conn = connect(url)
+        self.live_schema = ""  # set by a --rebuild: the schema whose tables it replaces when it publishes
 
     @contextmanager
     def lock(self, wait: bool = True) -> Iterator[None]:
@@ -331,16 +338,60 @@ class PostgresWriter(Writer):
             except psycopg.errors.InsufficientPrivilege:
                 raise QAError(f"{public_url(self.url)} lacks the pgvector extension and this role may not create it; "
                               "have an administrator run `CREATE EXTENSION vector;` in that database") from None
+            self.conn.execute(f"DROP SCHEMA IF EXISTS {REBUILD_SCHEMA} CASCADE")  # what a killed rebuild left
             existing = read_manifest(self.conn)
             if existing is not None and not rebuild:
                 check_same_settings(existing, manifest, public_url(self.url))
                 return True
-            self.conn.execute(f"DROP TABLE IF EXISTS {', '.join(_TABLES)}; DROP SEQUENCE IF EXISTS qa_chunk_ids")
+            if existing is not None:  # built aside, so readers keep the whole old index until `publish`
+                self.live_schema = self.conn.execute("SELECT current_schema() AS s").fetchone()["s"]
+                self.conn.execute(f"CREATE SCHEMA {REBUILD_SCHEMA}")
+                self.conn.execute(f"SET search_path TO {self._rebuild_path()}")
             self.conn.execute(_schema(manifest.dimension))
             row = {name: getattr(manifest, name) for name in _MANIFEST_FIELDS}
             self.conn.execute(f"INSERT INTO qa_manifest ({', '.join(row)}) VALUES ({', '.join(['%s'] * len(row))})",
                               list(row.values()))
         return False
+
+    def _rebuild_path(self) -> str:
+        """The search path of a rebuild: its own tables first, then the live schema's types (pgvector's)."""
+        names = (REBUILD_SCHEMA, self.live_schema, "public")
+        return ",".join(sql.Identifier(name).as_string(self.conn) for name in names)
+
+    def store_for_workers(self, store: str) -> str:
+        if not self.live_schema:
+            return store
+        parts = urlsplit(store)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        options = " ".join([*(value for name, value in query if name == "options"),
+                            f"-c search_path={self._rebuild_path()}"])
+        query = [(name, value) for name, value in query if name != "options"] + [("options", options)]
+        return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
+    def publish(self) -> None:
+        """After a --rebuild: in one transaction, drop the live tables and move the rebuilt ones in their place,
+        with the privileges other roles held on the old ones (a read-only `serve` role keeps reading); readers
+        wait a moment on the swap, then see the new index whole."""
+        if not self.live_schema:
+            return
+        live, aside = sql.Identifier(self.live_schema), sql.Identifier(REBUILD_SCHEMA)
+        execute = self.conn.execute
+        with self.conn.transaction():
+            grants = execute("""SELECT grantee, privilege_type, table_name FROM information_schema.role_table_grants
+                                WHERE table_schema = %s AND table_name = ANY(%s) AND grantee <> current_user""",
+                             [self.live_schema, list(_TABLES)]).fetchall()
+            for table in _TABLES:
+                execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(live, sql.Identifier(table)))
+                execute(sql.SQL("ALTER TABLE {}.{} SET SCHEMA {}").format(aside, sql.Identifier(table), live))
+            execute(sql.SQL("DROP SEQUENCE IF EXISTS {}.qa_chunk_ids").format(live))
+            execute(sql.SQL("ALTER SEQUENCE {}.qa_chunk_ids SET SCHEMA {}").format(aside, live))
+            execute(sql.SQL("DROP SCHEMA {}").format(aside))
+            for grant in grants:
+                execute(sql.SQL("GRANT {} ON {}.{} TO {}").format(
+                    sql.SQL(grant["privilege_type"]), live, sql.Identifier(grant["table_name"]),
+                    sql.Identifier(grant["grantee"])))
+        execute("RESET search_path")
+        self.live_schema = ""
 
     def indexed(self) -> dict[str, str]:
         rows = self.conn.execute("SELECT doc_id, content_hash FROM qa_documents").fetchall()

@@ -218,6 +218,13 @@ class Writer(ABC):
         """True when the store must be written even if nothing changed (its current state is damaged)."""
         return False
 
+    def store_for_workers(self, store: str) -> str:
+        """Where parallel ingest workers must write (`store` unless this build writes somewhere else first)."""
+        return store
+
+    def publish(self) -> None:
+        """Make what this build wrote the index readers see; by default every write already is."""
+
     @abstractmethod
     def save_report(self, report: SyncReport) -> None:
         """Record the last sync's outcome, so `info` and the page can show failed files."""

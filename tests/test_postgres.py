@@ -21,6 +21,7 @@ import pytest
 from qa import Embedder, Filters, Retriever, Settings, sync
 from qa.cli import main
 from qa.errors import BuildLockedError, IndexMismatchError, IndexNotFoundError, QAError
+from qa.indexer import manifest_for
 from qa.pgstore import PostgresWriter, public_url
 from tests.conftest import REPO, SEED_QUESTION, copy_seed_corpus
 
@@ -167,6 +168,11 @@ def test_parallel_ingest_writes_the_same_index_as_one_process(pg_url: str, fresh
         np.testing.assert_allclose([h.score for h in found], [h.score for h in expected], atol=1e-5)
     assert main(["build", "--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir),
                  "--workers", "2"]) == 1  # an index folder is written by one process: a clear error, no traceback
+    rebuilt = subprocess.run([sys.executable, "-m", "qa", "build", "--corpus", str(settings.corpus_dir), "--store",
+                              pg_url, "--workers", "2", "--rebuild"], cwd=REPO,
+                             env={**os.environ, "QA_BATCH_DOCUMENTS": "1"}, capture_output=True, text=True, timeout=600)
+    assert rebuilt.returncode == 0 and "6 added" in rebuilt.stdout, rebuilt.stderr  # the workers wrote aside too
+    assert Retriever.open(pg_url, embedder).store.manifest.chunks == chunks
 
 
 def test_postgres_refuses_an_index_of_another_model_or_format(pg_url: str, fresh_settings: Settings,
@@ -350,3 +356,32 @@ def test_a_role_that_may_not_create_pgvector_is_told_to_ask_an_administrator(pg_
     with pytest.raises(QAError) as refused:
         sync(replace(fresh_settings, store=url), embedder)
     assert str(refused.value).endswith("have an administrator run `CREATE EXTENSION vector;` in that database")
+
+
+def test_a_rebuild_leaves_readers_the_whole_old_index_until_it_is_done(pg_url: str, pg_server: object,
+                                                                      fresh_settings: Settings,
+                                                                      embedder: Embedder) -> None:
+    """A --rebuild of a shared database once emptied it for every reader while it ran, and a killed one left
+    it half full; it now writes aside and swaps, keeping the grants a read-only role had."""
+    settings = replace(fresh_settings, store=pg_url)
+    sync(settings, embedder)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("DO $$ BEGIN CREATE ROLE qa_reader LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        admin.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO qa_reader")
+    reader_url = pg_url.replace("postgres:", "qa_reader:", 1)
+    reader = Retriever.open(reader_url, embedder)
+    before = [key(hit) for hit in reader.search(SEED_QUESTION, k=3)]
+
+    killed = PostgresWriter(pg_url, 64)  # a rebuild that dies after writing its first tables
+    with killed.lock():
+        killed.prepare(manifest_for(settings, embedder), rebuild=True)
+        killed.write(set(), [], np.zeros((0, embedder.dimension), np.float32))
+        assert len(reader.documents()) == 2 and [key(hit) for hit in reader.search(SEED_QUESTION, k=3)] == before
+    killed.close()
+    assert sync(settings, embedder).unchanged  # the old index is whole; what the rebuild left is cleared
+
+    report = sync(settings, embedder, rebuild=True)
+    assert report.rebuilt and len(report.added) == 2
+    assert [key(hit) for hit in reader.search(SEED_QUESTION, k=3)] == before  # the read-only role reads on
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'qa_rebuild'").fetchone()[0] == 0
