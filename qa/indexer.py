@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Sequence
@@ -164,7 +166,8 @@ def ingest_in_parallel(settings: Settings, files: Sequence[tuple[str, Path]], in
     shares = [list(share) for share in batches(files, settings.batch_documents)]
     threads = max(1, (os.cpu_count() or 1) // workers)
     done = 0
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_end_with_build,
+                             initargs=(os.getpid(),)) as pool:
         jobs = [pool.submit(_ingest_share, (settings, threads, share, indexed)) for share in shares]
         for job in as_completed(jobs):
             try:
@@ -182,6 +185,18 @@ def ingest_in_parallel(settings: Settings, files: Sequence[tuple[str, Path]], in
 
 
 _worker: dict = {}  # in an ingest worker process: its model and database writer, made by its first share
+
+
+def _end_with_build(build: int) -> None:
+    """In a worker, from its start: end this process within a second once the build process that started it is
+    gone (killed), so no worker goes on writing after the build's lock is released; its open transaction is
+    rolled back with its connection."""
+    def watch() -> None:
+        while os.getppid() == build:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="end-with-build").start()
 
 
 def _ingest_share(job: tuple[Settings, int, list[tuple[str, Path]], set[str]]) -> SyncReport:

@@ -385,3 +385,43 @@ def test_a_rebuild_leaves_readers_the_whole_old_index_until_it_is_done(pg_url: s
     assert [key(hit) for hit in reader.search(SEED_QUESTION, k=3)] == before  # the read-only role reads on
     with psycopg.connect(pg_url, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'qa_rebuild'").fetchone()[0] == 0
+
+
+def test_the_workers_of_a_killed_parallel_build_end_with_it(pg_url: str, fresh_settings: Settings) -> None:
+    """They went on writing without the build's lock, and lingered with open connections, after a kill -9."""
+    add_fillers(fresh_settings.corpus_dir, 40)
+    build = subprocess.Popen([sys.executable, "-m", "qa", "build", "--corpus", str(fresh_settings.corpus_dir),
+                              "--store", pg_url, "--workers", "2"], cwd=REPO,
+                             env={**os.environ, "QA_BATCH_DOCUMENTS": "1"}, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(workers := children(build.pid)) < 2:
+        assert time.monotonic() < deadline and build.poll() is None, "the build did not start its workers"
+        time.sleep(0.2)
+    build.kill()
+    build.wait()
+    deadline = time.monotonic() + 20
+    while any(running(pid) for pid in workers):
+        assert time.monotonic() < deadline, f"workers {workers} outlived their build"
+        time.sleep(0.2)
+
+
+def running(pid: int) -> bool:
+    """Whether the process exists and has not ended (a zombie waiting to be reaped has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc), the multiprocessing resource tracker left out."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"resource_tracker" not in command:
+            found.append(int(stat.parent.name))
+    return found
