@@ -52,11 +52,11 @@ def check_date(value: str, name: str) -> str:
         return ""
     padded = value + "-01-01"[len(value) - 4:] if len(value) in (4, 7) else value
     try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", padded):
-            raise ValueError(padded)
-        date.fromisoformat(padded)
-    except ValueError:
-        raise QuestionError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2021-11-07") from None
+        readable = bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", padded)) and bool(date.fromisoformat(padded))
+    except ValueError:  # a day that does not exist, as 2021-02-30
+        readable = False
+    if not readable:
+        raise QuestionError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2021-11-07")
     return value
 
 
