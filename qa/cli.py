@@ -133,20 +133,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb; any failure becomes a one-line message on stderr and exit code 1 (usage errors: 2)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    try:
+
+    def run() -> int:
         settings = Settings.from_env(corpus_dir=args.corpus, index_dir=args.index, store=args.store,
                                      model=args.model)
         return VERBS[args.verb](args, settings)
+
+    return reporting_failures(run, getattr(args, "json", False), " (run again with -v for details)")
+
+
+def reporting_failures(run: Callable[[], int | None], as_json: bool = False, hint: str = "") -> int:
+    """`run`'s exit status; any failure becomes a one-line message on stderr and exit status 1. The traceback is
+    logged at INFO level when `hint` says how to see it (the verbs' -v), else at DEBUG (scripts log progress at
+    INFO). The verbs and the scripts in scripts/ share it."""
+    try:
+        return run() or 0
     except BrokenPipeError:  # the reader stopped reading (`| head`): what they wanted was printed
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except QAError as error:
-        fail(str(error), getattr(args, "json", False))
+        fail(str(error), as_json)
     except KeyboardInterrupt:
         say("stopped", file=sys.stderr)
-    except Exception as error:  # noqa: BLE001 - a user gets one line, never a traceback (-v logs it)
-        logger.info("unexpected failure", exc_info=True)
-        fail(f"{type(error).__name__}: {error} (run again with -v for details)", getattr(args, "json", False))
+    except Exception as error:  # noqa: BLE001 - a user gets one line, never a traceback
+        logger.log(logging.INFO if hint else logging.DEBUG, "unexpected failure", exc_info=True)
+        fail(f"{type(error).__name__}: {error}{hint}", as_json)
     return 1
 
 

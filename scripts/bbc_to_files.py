@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from qa.cli import reporting_failures  # noqa: E402
 from qa.corpus import safe_name  # noqa: E402
 
 PUBLISHER = "BBC News"
@@ -33,13 +34,13 @@ def article_file(record: dict) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("jsonl", type=Path, help="corpus.jsonl with _id, title and text per line")
     parser.add_argument("out_dir", type=Path, help="folder to write the .txt files into (created if missing)")
     args = parser.parse_args(argv)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    with open(args.jsonl, encoding="utf-8") as handle:
+    with open(args.jsonl, encoding="utf-8") as handle:  # read first: a wrong path leaves no empty folder behind
         records = [json.loads(line) for line in handle if line.strip()]
+    args.out_dir.mkdir(parents=True, exist_ok=True)
     for record in tqdm(records, unit="article", desc="Writing"):
         name, content = article_file(record)
         (args.out_dir / name).write_text(content, encoding="utf-8")
@@ -48,4 +49,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(reporting_failures(main))

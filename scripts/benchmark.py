@@ -50,6 +50,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from qa.cli import reporting_failures  # noqa: E402
 from qa.config import DEFAULT_BACKEND, Settings  # noqa: E402
 from qa.embedding import Embedder  # noqa: E402
 from qa.evaluation import machine as evaluation_machine  # noqa: E402
@@ -71,8 +72,10 @@ MODES = ("dense", "bm25", "hybrid")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path, help="BEIR-format folder with corpus.jsonl and queries.jsonl")
-    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=("torch", "onnx"))
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=("torch", "onnx"),
+                        help=f"embedding backend (default {DEFAULT_BACKEND})")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results",
+                        help="where to write the figures (default benchmarks/results)")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a new temporary one, removed after)")
     parser.add_argument("--docs", type=int, default=0, help="index only the first N documents (default: all)")
     parser.add_argument("--sizes", help="index sizes for query latency (default 1000,10000,100000,1000000; "
@@ -659,4 +662,4 @@ def render(r: dict) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(reporting_failures(main))

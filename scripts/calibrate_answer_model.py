@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa.answer_model import CARD_FILE, MODEL_DIR  # noqa: E402
+from qa.cli import reporting_failures  # noqa: E402
 from qa.evaluation import QuestionRecord, held_out_articles, load_beir, read_records, threshold_table  # noqa: E402
 
 ANSWERED_TARGET = 0.90  # acceptance asks for 0.90 of answerable questions answered (no margin: see the README)
@@ -93,4 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(reporting_failures(main))

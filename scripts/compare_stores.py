@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmark import real_chunks  # noqa: E402
 
+from qa.cli import reporting_failures  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.embedding import Embedder  # noqa: E402
 from qa.evaluation import load_beir, open_index, run_search  # noqa: E402
@@ -49,10 +50,11 @@ def copy_into(settings: Settings, embedder: Embedder, index_dir: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", help="a BEIR-format set: corpus.jsonl, queries.jsonl, qrels/test.tsv")
     parser.add_argument("--store", help="postgresql:// URL (default: a private pgserver in a temporary folder)")
-    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "qa-eval-cache"))
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "qa-eval-cache"),
+                        help="folder of cached benchmark indexes (default: qa-eval-cache in the temporary folder)")
     args = parser.parse_args()
     beir = load_beir(args.data_dir)
     settings = Settings.from_env(store="")
@@ -88,4 +90,4 @@ def bm25_difference(first: Retriever, second: Retriever, question: str) -> float
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(reporting_failures(main))

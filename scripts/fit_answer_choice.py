@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa.answer import CHOICE_FEATURES  # noqa: E402
 from qa.answer_model import CARD_FILE, MODEL_DIR, read_card  # noqa: E402
+from qa.cli import reporting_failures  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.embedding import Embedder  # noqa: E402
 from qa.evaluation import cached_index_dir, contains_answer, held_out_articles, load_beir, open_index  # noqa: E402
@@ -122,4 +123,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(reporting_failures(main))

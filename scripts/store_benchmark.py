@@ -316,3 +316,8 @@ def render_stores(r: dict) -> str:
             lines += [f"| {store} | /{name} | {a['requests']} | {a['requests_per_s']} | {a['latency_ms']['p50']} | "
                       f"{a['latency_ms']['p95']} | {a['failed']} |" for name, a in endpoints.items()]
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit("store_benchmark.py is run by scripts/benchmark.py: python scripts/benchmark.py DATA --store URL "
+             "(or --store pgserver); see its --help")

@@ -55,6 +55,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa.answer_model import CARD_FILE, MODEL_DIR, MODEL_FILE, TOKENIZER_FILE, in_context, pair_tokenizer  # noqa: E402
+from qa.cli import reporting_failures  # noqa: E402
 from qa.embedding import resolve_model  # noqa: E402
 from qa.evaluation import contains_answer, read_jsonl  # noqa: E402
 from qa.onnx_backend import write_int8_onnx  # noqa: E402
@@ -479,4 +480,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(reporting_failures(main))

@@ -23,6 +23,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa.answer import RERANK_DEPTH, AskedQuestion, rerank_signals  # noqa: E402
+from qa.cli import reporting_failures  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.embedding import Embedder  # noqa: E402
 from qa.evaluation import cached_index_dir, held_out_articles, load_beir, open_index  # noqa: E402
@@ -59,7 +60,7 @@ def gold_first(questions: list[Question], sentence_weight: float, passage_weight
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sets", nargs="+", type=Path, help="BEIR-format set folders (e.g. bbc-news, squad-public)")
     parser.add_argument("--every", type=int, default=1, help="use every n-th question only (default 1: all)")
     args = parser.parse_args()
@@ -77,4 +78,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(reporting_failures(main))

@@ -232,3 +232,16 @@ def test_a_reader_closing_the_pipe_early_is_not_an_error(seed_settings: Settings
                           stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=120)
     os.close(write_end)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("script", ["bbc_to_files.py", "benchmark.py", "calibrate_answer_model.py",
+                                    "compare_stores.py", "fit_answer_choice.py", "train_answer_model.py",
+                                    "tune_rerank.py"])
+def test_a_script_given_a_missing_data_folder_says_so_in_one_line(script: str, tmp_path) -> None:
+    """As the verbs do: `error: ...` and exit status 1, never a traceback, and nothing started or written."""
+    missing = str(tmp_path / "nowhere")
+    arguments = [missing, missing] if script in ("train_answer_model.py", "bbc_to_files.py") else [missing]
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / script), *arguments], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 1 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert "nowhere" in done.stderr and not (tmp_path / "nowhere").exists()
