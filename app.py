@@ -445,11 +445,16 @@ def show_turn(number: int, turn: Turn, retriever: qa.Retriever, dates: tuple[dt.
             st.markdown("**What each source says**")
             st.markdown("".join(source_line_html(line) for line in turn.sources), unsafe_allow_html=True)
         show_timeline(turn.timeline, number, turn.answer.question, dates, latest)
-        with st.expander(f"Passages ({len(answer.hits)})", expanded=latest):
-            st.caption("A highlighted sentence is one the answer model rates as answering your question; the label "
-                       "says how sure it is.")
-            for hit in answer.hits:
-                show_passage(hit, f"context-{number}-{hit.rank}", retriever)
+        # an earlier answer's passages are drawn only when asked for: drawn for every answer, they made a new answer
+        # slower to show as the notebook grew (scripts/page_benchmark.py: 0.82 s at 0-9 questions, 1.20 s at 30-39;
+        # now 0.63 and 0.67 s)
+        label = f"Passages ({len(answer.hits)})"
+        if latest or st.toggle(label, key=f"passages-{number}", help="Show this answer's passages again"):
+            with st.expander(label, expanded=True):
+                st.caption("A highlighted sentence is one the answer model rates as answering your question; the "
+                           "label says how sure it is.")
+                for hit in answer.hits:
+                    show_passage(hit, f"context-{number}-{hit.rank}", retriever)
 
 
 def show_timeline(timeline: Timeline, number: int, question: str, dates: tuple[dt.date, dt.date] | None,

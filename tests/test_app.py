@@ -121,7 +121,7 @@ def test_history_keeps_every_question(seed_settings: Settings, open_page) -> Non
     html = main_html(page)
     assert SEED_QUESTION in html and "how many drones were used in the attack" in html
     assert html.index(SEED_QUESTION) < html.index("how many drones were used in the attack")
-    assert len(page.main.expander) == 2  # one "Passages" box per answer
+    assert len(page.main.expander) == 1 and page.toggle(key="passages-1")  # the earlier passages, on request
 
 
 def test_unanswerable_question_says_so_and_still_shows_passages(seed_settings: Settings, open_page) -> None:
@@ -408,6 +408,14 @@ def test_what_each_source_says_gives_one_line_per_document(seed_settings: Settin
     eye = next(line for line in lines if line[2].startswith("Middle East Eye"))
     assert "Kataeb Sayyid al-Shuhada is the key suspect" in eye[0] and "2021-11-28" in eye[2]
     assert all(sentence.count("&quot;") % 2 == 0 for sentence, _, _ in lines)  # quotes balanced
+
+
+def test_an_earlier_answers_passages_are_drawn_when_asked_for(seed_settings: Settings, open_page) -> None:
+    """A long notebook stays quick: only the latest answer draws its passages; an earlier one on request."""
+    page = ask(ask(open_page(seed_settings), SEED_QUESTION), "how many drones were used")
+    assert len(passage_sources(page)) == 5
+    page.toggle(key="passages-1").set_value(True).run()
+    assert len(passage_sources(page)) == 10 and not page.exception
 
 
 def test_history_survives_a_new_session_and_can_be_cleared(seed_settings: Settings, open_page) -> None:
