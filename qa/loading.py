@@ -150,12 +150,23 @@ def parse_front_matter(text: str, path: object = "") -> tuple[dict[str, str], st
             logger.warning("%s: starts a front-matter header with --- but never closes it with another ---; "
                            "the header is read as text", path)
         return {}, text
-    meta = {}
+    meta, key = {}, ""
     for line in match.group(1).splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip():
-            meta[key.strip().lower()] = _unquoted(value.strip())
+        item = re.match(r"\s*-\s+(.*)", line)
+        if item and key:  # a YAML list under the last key: "author:", then "- Jane Doe" lines
+            meta[key] = ", ".join(part for part in (meta[key], _unquoted(item.group(1).strip())) if part)
+            continue
+        name, sep, value = line.partition(":")
+        if sep and name.strip():
+            key = name.strip().lower()
+            meta[key] = _listed(value.strip())
     return meta, text[match.end() :]
+
+
+def _listed(value: str) -> str:
+    """A value as text: a YAML list written inline ("[Reuters, AP]") as its items joined by ", "."""
+    items = re.fullmatch(r"\[(.*)\]", value)
+    return ", ".join(_unquoted(item.strip()) for item in items.group(1).split(",")) if items else _unquoted(value)
 
 
 def markdown_text(markdown: str) -> str:

@@ -307,3 +307,12 @@ def test_a_front_matter_header_that_is_never_closed_is_said_so(tmp_path: Path, c
     document = load_document(path)
     assert "The city council met on Monday." in document.text and document.date == ""
     assert "open.txt: starts a front-matter header with --- but never closes it" in caplog.text
+
+
+def test_front_matter_lists_are_read_as_their_items(tmp_path: Path) -> None:
+    """`publisher: [Reuters, AP]` was kept with its brackets, and an author list under `author:` was dropped."""
+    path = tmp_path / "pooled.txt"
+    path.write_text("---\ntitle: Pool report\npublisher: [Reuters, \"AP\"]\nauthor:\n  - Jane Doe\n  - 'Omar Ali'\n"
+                    "date: 2021-11-07\n---\nThe pool report was filed at noon.\n")
+    document = load_document(path)
+    assert (document.publisher, document.author, document.date) == ("Reuters, AP", "Jane Doe, Omar Ali", "2021-11-07")
