@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import html
 import io
 import logging
 import re
@@ -74,7 +75,8 @@ def load_document(path: Path, doc_id: str | None = None, max_bytes: int = 20_000
         pages = [text]
     else:
         meta, text = parse_front_matter(decode_text(data, path), path)
-        pages = [clean_text(markdown_text(text) if suffix == ".md" else text)]
+        meta = {key: character_references(value) for key, value in meta.items()}
+        pages = [clean_text(markdown_text(text) if suffix == ".md" else character_references(text))]
 
     text, spans = _join_pages(pages) if suffix == ".pdf" else (pages[0], ())
     if not text.strip():
@@ -161,6 +163,16 @@ def parse_front_matter(text: str, path: object = "") -> tuple[dict[str, str], st
             key = name.strip().lower()
             meta[key] = _listed(value.strip())
     return meta, text[match.end() :]
+
+
+_REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def character_references(text: str) -> str:
+    """The text with HTML character references written out ("&#163;1.8m fine" -> "£1.8m fine"), as text copied
+    from web pages often carries them (the BBC archive's titles do); only complete ones, ending in ";", so "R&D"
+    and "&notably" stay as written."""
+    return _REFERENCE.sub(lambda found: html.unescape(found.group(0)), text)
 
 
 def _listed(value: str) -> str:

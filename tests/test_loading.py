@@ -316,3 +316,12 @@ def test_front_matter_lists_are_read_as_their_items(tmp_path: Path) -> None:
                     "date: 2021-11-07\n---\nThe pool report was filed at noon.\n")
     document = load_document(path)
     assert (document.publisher, document.author, document.date) == ("Reuters, AP", "Jane Doe, Omar Ali", "2021-11-07")
+
+
+def test_character_references_copied_from_web_pages_are_written_out(tmp_path: Path) -> None:
+    path = tmp_path / "viacom.txt"
+    path.write_text("---\ntitle: &#163;1.8m indecency fine for Viacom\n---\n"
+                    "Viacom agreed to pay &pound;1.8m. R&D and &notably stay as written; AT&amp;T does not.\n")
+    document = load_document(path)
+    assert document.title == "£1.8m indecency fine for Viacom"
+    assert document.text == "Viacom agreed to pay £1.8m. R&D and &notably stay as written; AT&T does not."
