@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from qa.cleaning import clean_text
 from qa.config import SUPPORTED_SUFFIXES
 from qa.errors import LoadError
-from qa.pdf_text import rejoin_lines
+from qa.pdf_text import rejoin_lines, without_running_lines
 from qa.records import Document, PageSpan
 
 if TYPE_CHECKING:
@@ -299,7 +299,8 @@ def parse_pdf(data: bytes, path: Path) -> tuple[dict[str, str], list[str]]:
             raise LoadError(path, "encrypted PDF (needs a password); save an unencrypted copy")
         # The default mode reads text in content-stream order, where a writer keeps each column's block
         # together; extraction_mode="layout" reads across the page row by row and interleaves two columns.
-        pages = [clean_text(rejoin_lines(page.extract_text() or "")) for page in reader.pages]
+        raw = without_running_lines([page.extract_text() or "" for page in reader.pages])
+        pages = [clean_text(rejoin_lines(page)) for page in raw]
         info = reader.metadata or {}
     except LoadError:
         raise
@@ -340,8 +341,9 @@ def parse_html(markup: str) -> tuple[dict[str, str], str]:
     return meta, _paragraphs(text.splitlines())
 
 
-# python-docx writes its own template's author and creation date into every file a script makes with it
-_PYTHON_DOCX_TEMPLATE = ("python-docx", "2013-12-23")
+# python-docx writes its own template's author and creation time into every file a script makes with it; a script
+# that sets the author often leaves the time, so each is dropped on its own
+_PYTHON_DOCX_AUTHOR, _PYTHON_DOCX_CREATED = "python-docx", "2013-12-23T23:15:00"
 
 
 def parse_docx(data: bytes, path: Path) -> tuple[dict[str, str], str]:
@@ -360,10 +362,11 @@ def parse_docx(data: bytes, path: Path) -> tuple[dict[str, str], str]:
         blocks = [_table_text(item) if isinstance(item, Table) else item.text
                   for item in document.iter_inner_content()]
         properties = document.core_properties
-        meta = {"title": properties.title or "", "author": properties.author or "",
-                "date": properties.created.date().isoformat() if properties.created else ""}
-        if (meta["author"], meta["date"]) == _PYTHON_DOCX_TEMPLATE:  # a file made by a script, not by its author
-            meta["author"] = meta["date"] = ""
+        created = properties.created
+        from_template = created is not None and created.strftime("%Y-%m-%dT%H:%M:%S") == _PYTHON_DOCX_CREATED
+        meta = {"title": properties.title or "",
+                "author": "" if properties.author == _PYTHON_DOCX_AUTHOR else properties.author or "",
+                "date": created.date().isoformat() if created and not from_template else ""}
     except Exception as error:  # python-docx raises zip, XML and key errors on a damaged file; none may stop a build
         raise LoadError(path, f"not a readable Word document ({type(error).__name__}: {error})") from None
     return {key: value.strip() for key, value in meta.items()}, _paragraphs(blocks)

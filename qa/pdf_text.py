@@ -12,6 +12,9 @@ between them is a real one:
 
 A mistake either way costs little: a false break falls at a sentence end, and a missed one puts two
 paragraphs on one line, where sentence splitting still separates them.
+
+Before that, `without_running_lines` drops what a report prints on every page (a running header, "Page 3 of 12"),
+which would otherwise run into the first and last sentence of each page and make passages of its own.
 """
 
 from __future__ import annotations
@@ -27,6 +30,40 @@ _BROKEN_WORD = re.compile(r"([^\W\d_]+)-$")  # letters, then the hyphen at the e
 _FIRST_WORD = re.compile(r"^[^\W\d_]+")
 # Words English writes hyphenated before another word ("long-term", "well-known", "self-defence").
 _COMPOUND_HEADS = frozenset({"self", "well", "long", "short", "full", "half", "so", "ill", "far"})
+
+
+_PAGE_NUMBER = re.compile(r"(page\s*)?#(\s*(of|/)\s*#)?", re.IGNORECASE)
+RUNNING_SHARE = 0.5  # a line on at least this share of the pages (and on two or more) is a running header or footer
+RUNNING_EDGE = 3  # ... when it is among a page's first or last lines of text, where headers and footers stand
+
+
+def without_running_lines(pages: list[str]) -> list[str]:
+    """The pages' texts without the lines printed at the top or bottom of most pages (numbers aside: "Page 2 of
+    3" and "Page 3 of 3" are one line) and without such lines that are only a page number; a one-page document
+    keeps its lines."""
+    keyed = [_edge_keys(page.splitlines()) for page in pages]
+    if sum(1 for page in keyed if page) < 2:
+        return pages
+    on_pages: dict[str, int] = {}
+    for page in keyed:
+        for key in {key for _, key in page if key}:
+            on_pages[key] = on_pages.get(key, 0) + 1
+    needed = max(2, RUNNING_SHARE * sum(1 for page in keyed if page))
+    return ["\n".join(line for line, key in page
+                      if not key or (on_pages[key] < needed and not _PAGE_NUMBER.fullmatch(key)))
+            for page in keyed]
+
+
+def _edge_keys(lines: list[str]) -> list[tuple[str, str]]:
+    """Each line with its `_running_key` when it is among the first or last RUNNING_EDGE lines of text, else ""."""
+    text = [i for i, line in enumerate(lines) if line.strip()]
+    edges = set(text[:RUNNING_EDGE] + text[-RUNNING_EDGE:])
+    return [(line, _running_key(line) if i in edges else "") for i, line in enumerate(lines)]
+
+
+def _running_key(line: str) -> str:
+    """A line as repeated headers and footers are compared: spacing and case ignored, every number as "#"."""
+    return re.sub(r"\d+", "#", " ".join(line.split()).lower())
 
 
 def rejoin_lines(page_text: str) -> str:

@@ -187,6 +187,10 @@ def test_a_word_document_made_by_a_script_is_not_dated_2013_or_written_by_python
     document.add_paragraph("The ferry crossing to Valmora closes for repairs in March.")
     document.save(tmp_path / "memo.docx")
     assert (load_document(tmp_path / "memo.docx").author, load_document(tmp_path / "memo.docx").date) == ("", "")
+    document.core_properties.author = "Tomas Reyes"  # a script that names the author but keeps the template's time
+    document.save(tmp_path / "memo.docx")
+    assert (load_document(tmp_path / "memo.docx").author, load_document(tmp_path / "memo.docx").date) == (
+        "Tomas Reyes", "")
 
 
 def test_a_corrupt_word_document_is_a_clear_failure(tmp_path: Path) -> None:

@@ -184,3 +184,29 @@ def test_a_pdf_that_states_no_publication_date_has_none(tmp_path: Path) -> None:
     doc = load_document(save(pdf, tmp_path / "report.pdf"))
     assert PdfReader(tmp_path / "report.pdf").metadata["/CreationDate"].startswith("D:2026")
     assert doc.title == "Freight on the Valmora" and doc.date == ""
+
+
+class RunningReport(FPDF):
+    """A report as agencies print them: the same header at the top of every page, "Page N of M" at the foot."""
+
+    def header(self) -> None:
+        self.cell(0, 8, "Valmora Port Authority - Quarterly Freight Review", align="C", new_x="LMARGIN", new_y="NEXT")
+
+    def footer(self) -> None:
+        self.set_y(-15)
+        self.cell(0, 10, f"Page {self.page_no()} of {{nb}}", align="C")
+
+
+def test_a_running_header_and_page_footer_stay_out_of_the_text(tmp_path: Path) -> None:
+    """They ran into the first and last sentence of every page ("...could then Page 1 of 3") and made passages of
+    their own; the same line in the body of one page stays."""
+    pdf = RunningReport()
+    pdf.set_font("helvetica", size=12)
+    for text in (FREIGHT, STRIKE, HARBOUR):
+        pdf.add_page()
+        write_block(pdf, text)
+    write_block(pdf, "The Valmora Port Authority - Quarterly Freight Review is sent to every shipper.")
+    text = load_document(save(pdf, tmp_path / "review.pdf")).text
+    assert "Page" not in text and text.count("Quarterly Freight Review") == 1
+    assert sentence_containing(text, "Importers") == "Importers passed most of the increase on to shops within weeks."
+    assert sentence_containing(text, "Dock workers").startswith("Dock workers ended their strike")
