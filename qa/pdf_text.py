@@ -3,7 +3,8 @@
 pypdf returns every printed line as its own line. Two lines are joined by a space unless the break
 between them is a real one:
 
-- the next line is a list item ("•", "-", "*", "1.", "(a)");
+- the next line is a list item ("•", "-", "*", "1.", "(a)"), or the line ends one (a list item's first short
+  line, as "• night shifts for customs" before the next paragraph);
 - the line is a heading, or the next line is one: a short line without final punctuation that starts
   with a capital, comes after a paragraph end and is followed by a capitalized line ("Background");
 - the line is clearly shorter than the page's typical line and ends with sentence punctuation
@@ -79,7 +80,8 @@ def rejoin_lines(page_text: str) -> str:
         previous = lines[i - 1] if i > 0 else ""
         following = lines[i + 1] if i + 1 < len(lines) else ""
         after_following = lines[i + 2] if i + 2 < len(lines) else ""
-        if not following or _breaks_after(previous, line, following, after_following, width):
+        in_item = bool(_BULLET.match(current) or _NUMBERED.match(current))
+        if not following or _breaks_after(previous, line, following, after_following, width, in_item):
             paragraphs.append(current)
             current = ""
     return "\n".join(paragraphs)
@@ -91,11 +93,13 @@ def _typical_width(lines: list[str]) -> int:
     return lengths[(3 * len(lengths)) // 4] if lengths else 0
 
 
-def _breaks_after(previous: str, line: str, following: str, after_following: str, width: int) -> bool:
-    """True when the break between `line` and `following` ends a block rather than wrapping a paragraph."""
+def _breaks_after(previous: str, line: str, following: str, after_following: str, width: int,
+                  in_item: bool = False) -> bool:
+    """True when the break between `line` and `following` ends a block rather than wrapping a paragraph; `in_item`
+    when the block so far is a list item, which ends at its first short line, punctuated or not."""
     short = len(line) < _SHORT * width
     ends_sentence = bool(_SENTENCE_END.search(line))
-    if _BULLET.match(following):
+    if _BULLET.match(following) or (in_item and short):
         return True
     # A wrapped sentence can put "14." at the start of a line, so a number starts an item only after a block end.
     if _NUMBERED.match(following) and (short or ends_sentence):

@@ -140,6 +140,18 @@ def test_headings_and_list_items_keep_their_own_lines_and_paragraphs_stay_apart(
     ]
 
 
+def test_the_last_list_item_does_not_run_into_the_paragraph_after_it(tmp_path: Path) -> None:
+    """An item without final punctuation ran into the next paragraph: "• night shifts for customs The ministry..."."""
+    pdf = new_pdf()
+    pdf.add_page()
+    blocks = ("The port listed two demands:", "• a second pier", "• night shifts for customs", STRIKE,
+              "1. night shifts for the customs office, paid at the overtime rate agreed with the unions last year, "
+              "and a review after six months", HARBOUR)
+    for block in blocks:
+        write_block(pdf, block)
+    assert load_document(save(pdf, tmp_path / "demands.pdf")).text.split("\n\n") == list(blocks)
+
+
 def test_a_number_opening_a_wrapped_line_does_not_start_a_list_item() -> None:
     lines = "Analysts said freight rates on the Valmora to Ostend route rose by\n14. Then they fell again in April."
     assert rejoin_lines(lines) == lines.replace("\n", " ")
