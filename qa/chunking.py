@@ -7,6 +7,7 @@ Each chunk keeps its exact character span in the document (`doc.text[start:end] 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import groupby
 
 from qa.records import Chunk, Document
 from qa.text import split_sentences
@@ -23,16 +24,16 @@ def chunk_document(
 ) -> list[Chunk]:
     """Pack whole sentences into chunks of at most `max_tokens`, carrying up to `overlap_tokens` forward.
 
-    Pages are chunked separately, so a chunk never spans two pages. A sentence longer than the window
-    is cut by `split_long` (which returns pieces of at most `max_tokens` tokens) rather than truncated.
+    A chunk holds the sentences that start on one page, so it cites one page; a sentence that runs on over a page
+    break stays whole, in the chunk of the page it starts on. A sentence longer than the window is cut by
+    `split_long` (which returns pieces of at most `max_tokens` tokens) rather than truncated.
     """
-    sections = [(span.start, span.end, span.page) for span in doc.pages] or [(0, len(doc.text), None)]
+    sentences = split_sentences(doc.text)
+    counts = count_tokens([doc.text[s:e] for s, e in sentences])
     chunks: list[Chunk] = []
-    for section_start, section_end, page in sections:
-        sentences = split_sentences(doc.text, section_start, section_end)
-        counts = count_tokens([doc.text[s:e] for s, e in sentences])
+    for page, on_page in groupby(zip(sentences, counts), key=lambda item: doc.page_at(item[0][0])):
         pieces: list[tuple[int, int, int]] = []
-        for (start, end), count in zip(sentences, counts):
+        for (start, end), count in on_page:
             if count <= max_tokens:
                 pieces.append((start, end, count))
             else:

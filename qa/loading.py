@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING
 from qa.cleaning import clean_text
 from qa.config import SUPPORTED_SUFFIXES
 from qa.errors import LoadError
-from qa.pdf_text import rejoin_lines, without_running_lines
-from qa.records import Document, PageSpan
+from qa.pdf_text import join_pages, rejoin_lines, without_running_lines
+from qa.records import Document
 
 if TYPE_CHECKING:
     from docx.table import Table
@@ -78,7 +78,7 @@ def load_document(path: Path, doc_id: str | None = None, max_bytes: int = 20_000
         meta = {key: character_references(value) for key, value in meta.items()}
         pages = [clean_text(markdown_text(text) if suffix == ".md" else character_references(text))]
 
-    text, spans = _join_pages(pages) if suffix == ".pdf" else (pages[0], ())
+    text, spans = join_pages(pages) if suffix == ".pdf" else (pages[0], ())
     if not text.strip():
         raise LoadError(path, "no text left after removing markup and boilerplate")
     return Document(
@@ -272,21 +272,6 @@ def web_address(value: str, path: Path) -> str:
 
 def _title_from_name(path: Path) -> str:
     return re.sub(r"[-_]+", " ", path.stem).strip().capitalize()
-
-
-def _join_pages(pages: list[str]) -> tuple[str, tuple[PageSpan, ...]]:
-    """Concatenate page texts with blank lines, recording where each non-empty page lies."""
-    parts, spans, offset = [], [], 0
-    for number, page_text in enumerate(pages, start=1):
-        if not page_text.strip():
-            continue
-        if parts:
-            parts.append("\n\n")
-            offset += 2
-        parts.append(page_text)
-        spans.append(PageSpan(page=number, start=offset, end=offset + len(page_text)))
-        offset += len(page_text)
-    return "".join(parts), tuple(spans)
 
 
 def parse_pdf(data: bytes, path: Path) -> tuple[dict[str, str], list[str]]:

@@ -14,6 +14,9 @@ between them is a real one:
 A mistake either way costs little: a false break falls at a sentence end, and a missed one puts two
 paragraphs on one line, where sentence splitting still separates them.
 
+The pages are then one text (`join_pages`): apart by a blank line, or run on where a paragraph goes on over the
+page break, so a sentence across it reads whole too.
+
 Before that, `without_running_lines` drops what a report prints on every page (a running header, "Page 3 of 12"),
 which would otherwise run into the first and last sentence of each page and make passages of its own.
 """
@@ -21,6 +24,8 @@ which would otherwise run into the first and last sentence of each page and make
 from __future__ import annotations
 
 import re
+
+from qa.records import PageSpan
 
 _SHORT = 0.75  # a line under this fraction of the typical width is "clearly shorter" than a full one
 _SENTENCE_END = re.compile(r"[.!?:][\"'”’)\]]*$")
@@ -128,19 +133,62 @@ def _starts_capitalized(line: str) -> bool:
 
 
 def _join(text: str, line: str) -> str:
-    """`text` continued by the next printed line: a space between words, none inside a word broken by a hyphen.
+    """`text` continued by the next printed line (see `_glue`)."""
+    dropped, separator = _glue(text, line)
+    return text[: len(text) - dropped] + separator + line
 
-    A line ending in letter + "-" before a lowercase letter is a word the typesetter broke: the hyphen is
-    dropped ("compen-" + "sation" -> "compensation") unless the part before it is a word English writes
-    hyphenated before another ("long-" + "term" -> "long-term") and the part after has four letters or
-    more, since suffixes a typesetter splits off ("short-age", "long-ing") are three. Before a capital
-    or a digit the hyphen is part of the name or number and stays ("Al-" + "Kadhimi", "2020-" + "21").
+
+def _glue(text: str, line: str) -> tuple[int, str]:
+    """How `text` runs on into the next printed line: the characters to drop from its end and the separator.
+
+    A space between words, none inside a word broken by a hyphen. A line ending in letter + "-" before a
+    lowercase letter is a word the typesetter broke: the hyphen is dropped ("compen-" + "sation" ->
+    "compensation") unless the part before it is a word English writes hyphenated before another ("long-" +
+    "term" -> "long-term") and the part after has four letters or more, since suffixes a typesetter splits off
+    ("short-age", "long-ing") are three. Before a capital or a digit the hyphen is part of the name or number and
+    stays ("Al-" + "Kadhimi", "2020-" + "21").
     """
     if not text.endswith("-") or not text[-2:-1].isalnum():
-        return f"{text} {line}"
+        return 0, " "
     broken = _BROKEN_WORD.search(text)
     right = _FIRST_WORD.match(line)
     if broken and right and line[0].islower():
         keeps_hyphen = broken.group(1).lower() in _COMPOUND_HEADS and len(right.group()) >= 4
-        return text + line if keeps_hyphen else text[:-1] + line
-    return text + line
+        return (0, "") if keeps_hyphen else (1, "")
+    return 0, ""
+
+
+_HEADING_WORDS = 8  # a page's last block without final punctuation is a heading up to this many words long
+
+
+def join_pages(pages: list[str]) -> tuple[str, tuple[PageSpan, ...]]:
+    """The pages' texts as one text, with where each non-empty page lies in it.
+
+    Pages are apart by a blank line, except where a paragraph runs on over the page break (`_runs_on`): there
+    the page break is glued like a line break, so the sentence across it reads whole. A page's span then ends
+    where its own characters end (a hyphen dropped from a broken word belongs to no page).
+    """
+    text, spans = "", []
+    for number, page_text in enumerate(pages, start=1):
+        if not page_text.strip():
+            continue
+        if text:
+            last, first = text.rsplit("\n", 1)[-1], page_text.split("\n", 1)[0]
+            dropped, separator = _glue(last, first) if _runs_on(last, first) else (0, "\n\n")
+            text = text[: len(text) - dropped] + separator
+            spans[-1] = PageSpan(spans[-1].page, spans[-1].start, spans[-1].end - dropped)
+        spans.append(PageSpan(page=number, start=len(text), end=len(text) + len(page_text)))
+        text += page_text
+    return text, tuple(spans)
+
+
+def _runs_on(last: str, first: str) -> bool:
+    """True when the block that ends one page goes on in the block that starts the next: it ends no sentence, the
+    next is no list item, and either the next starts in lowercase or the block is too long for a heading and is
+    no list item itself."""
+    if not last or not first or _SENTENCE_END.search(last) or _BULLET.match(first) or _NUMBERED.match(first):
+        return False
+    if first[0].islower():
+        return True
+    is_item = bool(_BULLET.match(last) or _NUMBERED.match(last))
+    return not is_item and len(last.split()) > _HEADING_WORDS

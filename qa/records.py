@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field, fields
 
 from qa.text import balance_quotes
@@ -32,11 +33,11 @@ class Document:
     url: str = ""  # the original address (a saved page's canonical URL, or `url:` in front matter), "" if unknown
 
     def page_at(self, offset: int) -> int | None:
-        """The page number holding character `offset`, or None for documents without pages."""
-        for span in self.pages:
-            if span.start <= offset < span.end:
-                return span.page
-        return self.pages[-1].page if self.pages else None
+        """The page number holding character `offset` (between two pages, the one before), or None for documents
+        without pages."""
+        if not self.pages:
+            return None
+        return self.pages[max(bisect_right(self.pages, offset, key=lambda span: span.start) - 1, 0)].page
 
 
 @dataclass(frozen=True)

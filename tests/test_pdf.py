@@ -13,7 +13,7 @@ from qa import Embedder
 from qa.chunking import chunk_document
 from qa.text import split_sentences
 from qa.loading import load_document
-from qa.pdf_text import rejoin_lines
+from qa.pdf_text import join_pages, rejoin_lines
 
 FREIGHT = (
     "Shipping costs climbed through the spring as insurers priced in the risk of delays at sea. "
@@ -185,6 +185,70 @@ def test_chunks_of_a_rejoined_pdf_keep_exact_text_and_page(tmp_path: Path, embed
         assert chunk.page == doc.page_at(chunk.start)
     valmora = next(chunk for chunk in chunks if "Valmora" in chunk.text)
     assert "14 per cent" in valmora.text and valmora.page == 1
+
+
+def test_a_sentence_across_a_page_break_reads_whole_and_cites_the_page_it_starts_on(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """Passages never spanned two pages, so the sentence the page break cut was answered as "...freight rates on
+    the Valmora to Ostend route rose by 14 per cent in", without the month that followed on the next page."""
+    pdf = new_pdf()
+    pdf.add_page()
+    write_block(pdf, STRIKE)
+    pdf.set_y(pdf.h - pdf.b_margin - 14)  # room for two lines: the paragraph runs on over the page break
+    write_block(pdf, FREIGHT)
+    write_block(pdf, HARBOUR)
+    path = save(pdf, tmp_path / "page-break.pdf")
+    first_page = PdfReader(path).pages[0].extract_text()
+    assert "Valmora" in first_page and "sharpest" not in first_page, "the sentence must cross the page break"
+
+    doc = load_document(path)
+
+    assert doc.text.split("\n\n") == [STRIKE, FREIGHT, HARBOUR]
+    assert [span.page for span in doc.pages] == [1, 2]
+    for span in doc.pages:
+        printed = PdfReader(path).pages[span.page - 1].extract_text().split()
+        assert set(doc.text[span.start : span.end].split()) <= set(printed)
+    chunks = chunk_document(doc, embedder.count_tokens, 60, 8, embedder.split_long)
+    valmora = next(chunk for chunk in chunks if "Valmora" in chunk.text)
+    assert sentence_containing(valmora.text, "Valmora") == sentence_containing(FREIGHT, "Valmora")
+    assert valmora.page == 1 and doc.page_at(valmora.start + valmora.text.index("sharpest")) == 2
+    assert next(chunk for chunk in chunks if "northern channel" in chunk.text).page == 2
+
+
+def test_a_word_broken_over_a_page_break_is_rejoined_and_belongs_to_no_page(tmp_path: Path) -> None:
+    pdf = new_pdf()
+    pdf.add_page()
+    write_block(pdf, "The ministry promised the families of the crew that it would pay them fair compen-")
+    pdf.add_page()
+    write_block(pdf, "sation within a month of the inquiry.")
+
+    doc = load_document(save(pdf, tmp_path / "broken-word.pdf"))
+
+    assert doc.text == ("The ministry promised the families of the crew that it would pay them fair compensation "
+                        "within a month of the inquiry.")
+    assert [(span.page, doc.text[span.start : span.end]) for span in doc.pages] == [
+        (1, "The ministry promised the families of the crew that it would pay them fair compen"),
+        (2, "sation within a month of the inquiry."),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("last", "first", "runs_on"),
+    [
+        ("freight rates on the Valmora to", "Ostend rose by 14 per cent.", False),  # could be a heading's length
+        ("analysts said freight rates on the Valmora to Ostend route rose by", "14 per cent in March.", True),
+        ("the ministry said the", "families would be paid.", True),
+        ("Importers passed most of the increase on to shops within weeks.", "the figures are provisional.", False),
+        ("Background to the strike at the port of Valmora this spring", "• a second pier", False),
+        ("• night shifts for customs officers at the port of Valmora and Ostend", "The ministry promised.", False),
+        ("• night shifts for customs officers at the port of", "Valmora and Ostend.", False),
+        ("the union said the deal would be put to a vote of all members", "Dock workers ended their strike.", True),
+    ],
+)
+def test_a_block_runs_on_over_a_page_break_only_when_it_ends_no_sentence(last: str, first: str, runs_on: bool) -> None:
+    text, _ = join_pages([f"Earlier text.\n{last}", first])
+    assert (f"{last} {first}" in text) == runs_on and (f"{last}\n\n{first}" in text) != runs_on
 
 
 def test_a_pdf_that_states_no_publication_date_has_none(tmp_path: Path) -> None:
