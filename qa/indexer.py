@@ -26,7 +26,7 @@ from qa.corpus import corpus_files, remove_file
 from qa.embedding import Embedder, Progress
 from qa.errors import LoadError, QAError
 from qa.integrity import sha256
-from qa.loading import load_document
+from qa.loading import content_key, load_document
 from qa.records import Chunk, Document, SyncReport
 from qa.storage import Manifest, Writer, batches, open_writer
 
@@ -106,7 +106,7 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
             report.failed.append((shown_name(doc_id), "its file name is not valid UTF-8; rename the file to index it"))
             continue
         try:
-            hashes[doc_id] = sha256(path)
+            hashes[doc_id] = content_key(sha256(path))
         except OSError as error:
             report.failed.append((doc_id, f"cannot read file ({error.strerror or error})"))
 

@@ -29,7 +29,7 @@ class Document:
     author: str = ""
     date: str = ""
     pages: tuple[PageSpan, ...] = ()
-    content_hash: str = ""
+    content_hash: str = ""  # the file's sha256 and the reading version it was read with (`qa.loading.content_key`)
     url: str = ""  # the original address (a saved page's canonical URL, or `url:` in front matter), "" if unknown
 
     def page_at(self, offset: int) -> int | None:

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from qa import Embedder, Retriever, Settings, sync
+from qa import Embedder, Retriever, Settings, loading, sync
 from qa.errors import BuildLockedError, QAError
 from qa.store import build_lock
 
@@ -81,6 +81,20 @@ def test_a_changed_file_is_re_embedded_and_its_old_text_is_gone(fresh_settings: 
     retriever = Retriever.open(fresh_settings.index_dir, counting, fresh_settings)
     texts = [hit.text for hit in retriever.search("falcon breeding pairs Duhok", k=10)]
     assert any("twelve" in text for text in texts) and not any("forty" in text for text in texts)
+
+
+def test_files_read_by_an_earlier_reading_version_are_read_again_once(
+    fresh_settings: Settings, counting: CountingEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index kept the text its readers gave when the file was first indexed (a PDF sentence cut at the page
+    break, Markdown marks), however the readers improved, until a full rebuild."""
+    sync(fresh_settings, counting)
+    monkeypatch.setattr(loading, "READING_VERSION", loading.READING_VERSION + 1)
+    counting.calls.clear()
+    report = sync(fresh_settings, counting)
+    assert sorted(report.updated) == sorted(p.name for p in fresh_settings.corpus_dir.iterdir())
+    assert counting.calls == [report.chunks_embedded] and report.chunks_embedded > 0
+    assert not sync(fresh_settings, counting).changed
 
 
 def test_the_same_content_under_two_names_is_indexed_once(fresh_settings: Settings, embedder: Embedder) -> None:
