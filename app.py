@@ -26,8 +26,8 @@ from qa.config import SUPPORTED_SUFFIXES
 from qa.corpus import add_bytes, corpus_files, find_documents, matches, remove_file, restore_file
 from qa.errors import BuildLockedError
 from qa.export import (
-    answers_markdown, citation, counted, escape_html, escape_markdown, export_name, highlight_html, origin_html,
-    passage_html, relevance, source_details, source_line_html,
+    answers_markdown, citation, counted, escape_html, escape_markdown, export_name, highlight_html, isolated,
+    origin_html, passage_html, relevance, source_details_html, source_line_html,
 )
 from qa.history import History, Turn, notebook_name
 from qa.indexer import withdraw_unindexed
@@ -328,11 +328,13 @@ def document_list(retriever: qa.Retriever, settings: qa.Settings, embedder: qa.E
                                                            if len(shown) < len(found) else ""))
                    + (f"; {counted(len(unread), 'file')} not indexed, listed after them" if unread else ""))
         rows = [(doc.doc_id, doc.title or doc.doc_id,
-                 f"{doc.doc_id} · {doc.date or 'no date'} · {doc.publisher or 'unknown publisher'} · "
-                 f"{counted(doc.chunks, 'passage')}") for doc in shown]
-        for doc_id, title, details in rows + [(doc_id, doc_id, why) for doc_id, why in unread[:DOCUMENTS_SHOWN]]:
-            st.markdown(f'<div class="qa-title">{escape_html(title)}</div>'
-                        f'<div class="qa-meta">{escape_html(details)}</div>', unsafe_allow_html=True)
+                 " · ".join(isolated(part) for part in (doc.doc_id, doc.date or "no date",
+                                                        doc.publisher or "unknown publisher",
+                                                        counted(doc.chunks, "passage")))) for doc in shown]
+        for doc_id, title, details in rows + [(doc_id, doc_id, escape_html(why))
+                                              for doc_id, why in unread[:DOCUMENTS_SHOWN]]:
+            st.markdown(f'<div class="qa-title">{isolated(title)}</div>'
+                        f'<div class="qa-meta">{details}</div>', unsafe_allow_html=True)
             if st.session_state.get("confirm-remove") == doc_id:
                 confirm_removal(doc_id, title, settings, embedder, report)
             else:
@@ -418,7 +420,7 @@ def show_turn(number: int, turn: Turn, retriever: qa.Retriever, dates: tuple[dt.
     """One question and its answer: the best sentence with its source, what each source says, when the story
     was covered (a chart for the latest question), then the passages."""
     with st.chat_message("user"):
-        st.markdown(f'<div class="qa-title qa-question">{escape_html(turn.answer.question)}</div>',
+        st.markdown(f'<div class="qa-title qa-question" dir="auto">{escape_html(turn.answer.question)}</div>',
                     unsafe_allow_html=True)
         st.caption(f"Searched by {turn.search}")
     with st.chat_message("assistant"):
@@ -431,9 +433,9 @@ def show_turn(number: int, turn: Turn, retriever: qa.Retriever, dates: tuple[dt.
         if answer.confident and answer.best is not None:
             best = answer.best
             label = relevance(best)
-            st.markdown(f'<div class="qa-answer">{escape_html(answer.text.strip())}</div>'
-                        f'<div class="qa-source">— <b>{escape_html(best.title or best.doc_id)}</b>, '
-                        f'{escape_html(source_details(best) or best.doc_id)}</div>', unsafe_allow_html=True)
+            st.markdown(f'<div class="qa-answer" dir="auto">{escape_html(answer.text.strip())}</div>'
+                        f'<div class="qa-source">— <b>{isolated(best.title or best.doc_id)}</b>, '
+                        f'{source_details_html(best) or isolated(best.doc_id)}</div>', unsafe_allow_html=True)
             st.badge(label.label, color=label.color,
                      help="How sure the answer model is that this sentence answers: a strong match is reached by "
                           "under 1% of questions the archive cannot answer; check a good match against its passage")
@@ -502,8 +504,8 @@ def show_passage(hit: qa.Hit, key: str, retriever: qa.Retriever) -> None:
     """A passage card: title, source, where the original is (a link, or its file), a relevance label, the
     escaped text with its sentence marked, and its citation."""
     with st.container(border=True):
-        st.markdown(f'<div class="qa-title">{hit.rank}. {escape_html(hit.title or hit.doc_id)}</div>'
-                    f'<div class="qa-meta">{escape_html(source_details(hit))}</div>'
+        st.markdown(f'<div class="qa-title">{hit.rank}. {isolated(hit.title or hit.doc_id)}</div>'
+                    f'<div class="qa-meta">{source_details_html(hit)}</div>'
                     f'<div class="qa-where">{origin_html(hit)}</div>', unsafe_allow_html=True)
         label = relevance(hit)
         st.badge(label.label, color=label.color)
@@ -523,8 +525,8 @@ def show_in_context(retriever: qa.Retriever, hit: qa.Hit) -> None:
     if document is None:
         st.warning("This document is no longer in the index; it was removed after you asked.")
         return
-    st.markdown(f'<div class="qa-title">{escape_html(document.title or document.doc_id)}</div>'
-                f'<div class="qa-meta">{escape_html(source_details(hit))}</div>', unsafe_allow_html=True)
+    st.markdown(f'<div class="qa-title">{isolated(document.title or document.doc_id)}</div>'
+                f'<div class="qa-meta">{source_details_html(hit)}</div>', unsafe_allow_html=True)
     start, end = hit.start, hit.end
     if document.text[start:end] != hit.text:
         # the file changed after the question was asked: find the passage again, if it is still there

@@ -12,6 +12,7 @@ import html
 import json
 import logging
 from dataclasses import asdict
+from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -50,6 +51,10 @@ class RequestError(QAError):
 
 def query_options(request: Request) -> tuple[str, int, str, Filters]:
     """The question, k, mode and filters of a /search or /ask request; RequestError names a bad parameter."""
+    try:  # Starlette decodes each parameter with U+FFFD for bytes that are not UTF-8, which would be searched
+        unquote_to_bytes(request.scope["query_string"].replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestError("the parameters are not valid UTF-8 text; percent-encode them from UTF-8") from None
     params = request.query_params
     question = params.get("q", "")
     if not question.strip():

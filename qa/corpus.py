@@ -12,13 +12,14 @@ from pathlib import Path
 from qa.config import SUPPORTED_SUFFIXES
 from qa.errors import QAError
 from qa.storage import DocumentRow
+from qa.text import normal_form
 
 REMOVED_DIR = ".removed"  # hidden, so builds skip it; removed files are kept here, not deleted
 
 
 def safe_name(name: str) -> str:
     """A plain file name from any given name: no folders, no leading dots, only safe characters."""
-    base = Path(name.replace("\\", "/")).name
+    base = Path(normal_form(name).replace("\\", "/")).name
     stem, suffix = Path(base).stem, Path(base).suffix.lower()
     stem = re.sub(r"[^\w.-]+", "-", stem).strip(".-_") or "document"
     return f"{stem[:120]}{suffix}"
@@ -117,8 +118,9 @@ def find_documents(documents: Sequence[DocumentRow], query: str) -> list[Documen
 
 
 def matches(query: str, text: str) -> bool:
-    """Whether `text` holds every word of `query`, in any case (any text matches "")."""
-    return all(word in text.lower() for word in query.lower().split())
+    """Whether `text` holds every word of `query`, in any case and Unicode form (any text matches "")."""
+    text = normal_form(text).casefold()
+    return all(word in text for word in normal_form(query).casefold().split())
 
 
 def _unused(target: Path) -> Path:

@@ -50,8 +50,16 @@ def relevance(hit: Hit) -> Relevance:
 
 def source_details(hit: Hit) -> str:
     """Plain text: "Publisher, Author, date, page N", leaving out what is unknown."""
-    details = [hit.publisher, hit.author, hit.date, f"page {hit.page}" if hit.page else ""]
-    return ", ".join(part for part in details if part)
+    return ", ".join(_detail_parts(hit))
+
+
+def source_details_html(hit: Hit) -> str:
+    """`source_details` as escaped HTML, each part isolated (`isolated`)."""
+    return ", ".join(isolated(part) for part in _detail_parts(hit))
+
+
+def _detail_parts(hit: Hit) -> list[str]:
+    return [part for part in (hit.publisher, hit.author, hit.date, f"page {hit.page}" if hit.page else "") if part]
 
 
 def citation_parts(hit: Hit) -> tuple[str, str]:
@@ -90,23 +98,29 @@ def source_line_html(line: SourceLine) -> str:
     weak = ' <span class="qa-weak-label">(comes close, states no answer)</span>' if line.weak else ""
     also = (f'<div class="qa-source">the same sentence, word for word, also in '
             f'{"; ".join(byline_html(hit) for hit in line.also)}</div>' if line.also else "")
-    return (f'<div class="qa-says{" qa-weak" if line.weak else ""}">{escape_html(line.sentence)}'
+    return (f'<div class="qa-says{" qa-weak" if line.weak else ""}"><div dir="auto">{escape_html(line.sentence)}</div>'
             f'<div class="qa-source">— {byline_html(line.hit)}{weak}</div>{also}</div>')
 
 
 def byline_html(hit: Hit) -> str:
     """Whose a sentence is, as escaped HTML: the title in bold (linked to the original when its address is
     known), then publisher and date."""
-    title = escape_html(hit.title or hit.doc_id)
+    title = isolated(hit.title or hit.doc_id)
     if url := safe_url(hit.url):
         title = f'<a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">{title}</a>'
-    details = ", ".join(part for part in (hit.publisher, hit.date or "no date") if part)
-    return f"<b>{title}</b>, {escape_html(details)}"
+    details = ", ".join(isolated(part) for part in (hit.publisher, hit.date or "no date") if part)
+    return f"<b>{title}</b>, {details}"
 
 
 def counted(count: int, noun: str) -> str:
     """"1 document", "2,225 documents": a count with its noun in the right number (nouns taking an -s)."""
     return f"{count:,} {noun}{'s' * (count != 1)}"
+
+
+def isolated(text: str) -> str:
+    """`text` escaped inside <bdi>, which lays it out in its own direction: an Arabic title or publisher beside a
+    date or another field no longer reverses the line ("— 10-11-2021 ,شفق نيوز")."""
+    return f"<bdi>{escape_html(text)}</bdi>"
 
 
 def escape_html(text: str) -> str:
@@ -122,7 +136,7 @@ def highlight_html(text: str, start: int, end: int, pages: Sequence[PageSpan] = 
 
     Example:
         >>> highlight_html("a <b> c", 2, 5)
-        '<div class="qa-text">a <mark>&lt;b&gt;</mark> c</div>'
+        '<div class="qa-text" dir="auto">a <mark>&lt;b&gt;</mark> c</div>'
     """
     page_starts = {span.start: span.page for span in pages if 0 <= span.start < len(text)}
     marked = 0 <= start < end <= len(text)
@@ -137,7 +151,7 @@ def highlight_html(text: str, start: int, end: int, pages: Sequence[PageSpan] = 
             opening = f'<mark id="{anchor}">' if anchor and first == start else "<mark>"
             piece = f"{opening}{piece}</mark>"
         parts.append(piece)
-    return f'<div class="qa-text">{"".join(parts)}</div>'
+    return f'<div class="qa-text" dir="auto">{"".join(parts)}</div>'
 
 
 def shown_sentence(hit: Hit) -> Sentence | None:

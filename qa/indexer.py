@@ -14,12 +14,14 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from qa import loading
 from qa.chunking import chunk_document
 from qa.config import Settings
 from qa.corpus import corpus_files, remove_file
@@ -143,15 +145,31 @@ def load_changed(files: Sequence[tuple[str, Path]], indexed: set[str], settings:
     add: list[tuple[Document, list[Chunk]]] = []
     for doc_id, path in files:
         try:
-            doc = load_document(path, doc_id=doc_id, max_bytes=settings.max_file_bytes)
+            with reader_warnings() as said:
+                doc = load_document(path, doc_id=doc_id, max_bytes=settings.max_file_bytes)
         except LoadError as error:
             # a changed file that no longer loads keeps its last good version in the index
             logger.warning("skipped %s", error)
             report.failed.append((doc_id, error.reason))
             continue
+        report.warned += [(doc_id, message.removeprefix(f"{path}: ")) for message in said]
         add.append((doc, chunk(doc, settings, embedder)))
         (report.updated if doc_id in indexed else report.added).append(doc_id)
     return add
+
+
+@contextmanager
+def reader_warnings() -> Iterator[list[str]]:
+    """The warnings the readers log while the block runs (an encoding guessed, a date left out), collected for
+    the sync report: the page shows them to whoever added the file, where a log line would go unseen."""
+    said: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: said.append(record.getMessage())
+    loading.logger.addHandler(handler)
+    try:
+        yield said
+    finally:
+        loading.logger.removeHandler(handler)
 
 
 def ingest_in_parallel(settings: Settings, files: Sequence[tuple[str, Path]], indexed: set[str], workers: int,
@@ -178,6 +196,7 @@ def ingest_in_parallel(settings: Settings, files: Sequence[tuple[str, Path]], in
             report.added += part.added
             report.updated += part.updated
             report.failed += part.failed
+            report.warned += part.warned
             report.chunks_embedded += part.chunks_embedded
             done += len(part.added) + len(part.updated) + len(part.failed)
             if progress:

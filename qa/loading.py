@@ -25,14 +25,18 @@ import io
 import logging
 import re
 from datetime import date, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import charset_normalizer
 
 from qa.cleaning import clean_text
 from qa.config import SUPPORTED_SUFFIXES
 from qa.errors import LoadError
 from qa.pdf_text import join_pages, rejoin_lines, without_running_lines
 from qa.records import Document
+from qa.text import normal_form
 
 if TYPE_CHECKING:
     from docx.table import Table
@@ -43,7 +47,7 @@ logger = logging.getLogger(__name__)
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|\Z)", re.DOTALL)
-_DATE_FORMATS = ("%B %d, %Y", "%d %B %Y", "%b %d, %Y", "%d %b %Y", "%Y/%m/%d")
+_DATE_FORMATS = ("%B %d, %Y", "%d %B %Y", "%b %d, %Y", "%d %b %Y", "%Y/%m/%d", "%d %m %Y")
 _MONTH_FORMATS = ("%B %Y", "%b %Y")
 
 
@@ -89,6 +93,8 @@ def load_document(path: Path, doc_id: str | None = None, max_bytes: int = 20_000
         meta = {key: character_references(value) for key, value in meta.items()}
         pages = [clean_text(markdown_text(text) if suffix == ".md" else character_references(text))]
 
+    pages = [normal_form(page) for page in pages]
+    meta = {key: normal_form(value) for key, value in meta.items()}
     text, spans = join_pages(pages) if suffix == ".pdf" else (pages[0], ())
     if not text.strip():
         raise LoadError(path, "no text left after removing markup and boilerplate")
@@ -121,8 +127,7 @@ def decode_text(data: bytes, path: Path, declared: str = "") -> str:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            logger.warning("%s: not UTF-8; read as Windows-1252/Latin-1", path)
-            text = data.decode("cp1252", errors="strict") if _is_cp1252(data) else data.decode("latin-1")
+            text = legacy_text(data, path)
     controls = sum(1 for char in text[:8192] if ord(char) < 32 and char not in "\t\n\r\f")
     if controls > 0.05 * min(len(text), 8192):
         raise LoadError(path, "binary data, not text (too many control characters)")
@@ -144,6 +149,25 @@ def page_charset(data: bytes, path: Path) -> str:
     except LookupError:
         logger.warning("%s: declares the unknown charset %r; read as UTF-8 or Windows-1252", path, name)
         return ""
+
+
+WESTERN_SHARE = 0.3  # read as Windows-1252, a Western text has few letters outside ASCII (French about 0.05)
+
+
+def legacy_text(data: bytes, path: Path) -> str:
+    """Bytes that are not UTF-8: Windows-1252 (Latin-1 where that fails) when they read as a Western text, else
+    the encoding charset-normalizer finds (Arabic Windows-1256 read as Windows-1252 is all accented letters,
+    "ÇáßÇÙãí"); said in the log, since it is a guess. charset-normalizer alone takes short French for Urdu."""
+    western = data.decode("cp1252", errors="strict") if _is_cp1252(data) else data.decode("latin-1")
+    letters = [char for char in western if char.isalpha()]
+    if sum(1 for char in letters if not char.isascii()) <= WESTERN_SHARE * len(letters):
+        logger.warning("%s: not UTF-8; read as Windows-1252/Latin-1 (save it as UTF-8 to be sure)", path)
+        return western
+    guess = charset_normalizer.from_bytes(data).best()
+    if guess is None:
+        raise LoadError(path, "not UTF-8, and its encoding could not be told; save it as UTF-8")
+    logger.warning("%s: not UTF-8; read as %s (save it as UTF-8 to be sure)", path, guess.encoding)
+    return str(guess)
 
 
 def _is_cp1252(data: bytes) -> bool:
@@ -258,17 +282,41 @@ def _read_date(value: str) -> str:
             return date(int(year), int(month or 1), 1).isoformat()[: 7 if month else 4]
     except ValueError:
         return ""
+    words = _in_english(value)
     for fmt in _DATE_FORMATS:
         try:
-            return datetime.strptime(value, fmt).date().isoformat()
+            return datetime.strptime(words, fmt).date().isoformat()
         except ValueError:
             continue
     for fmt in _MONTH_FORMATS:
         try:
-            return datetime.strptime(value, fmt).date().isoformat()[:7]
+            return datetime.strptime(words, fmt).date().isoformat()[:7]
         except ValueError:
             continue
-    return ""
+    try:  # a feed's or an e-mail's date: "Sun, 07 Nov 2021 10:00:00 GMT"
+        return parsedate_to_datetime(value).date().isoformat()
+    except (TypeError, ValueError, IndexError):
+        return ""
+
+
+# Month names of the languages a foreign desk reads most, by their English name (strptime reads English only).
+_MONTH_NAMES = dict(zip(
+    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre "
+    "januar februar märz april mai juni juli august september oktober november dezember "
+    "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split(),
+    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+     "December"] * 3))
+
+
+def _in_english(value: str) -> str:
+    """A date in words as strptime reads it: French, German or Spanish month names in English, no "." after an
+    abbreviated month or a day ("Nov. 7, 2021", "7. November 2021", "07.11.2021", day first), "Sept" as "Sep",
+    "1er" as "1"."""
+    value = re.sub(r"\b(\d{1,2})(\.|er\b)", r"\1 ", value)  # "07.11.2021" becomes "07 11 2021"
+    value = re.sub(r"\b([^\W\d_]{3,4})\.", r"\1", value)
+    value = re.sub(r"\bSept\b", "Sep", value, flags=re.IGNORECASE)
+    value = re.sub(r"[^\W\d_]+", lambda word: _MONTH_NAMES.get(word.group().casefold(), word.group()), value)
+    return " ".join(value.split())
 
 
 def web_address(value: str, path: Path) -> str:

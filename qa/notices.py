@@ -26,7 +26,8 @@ class Notice(NamedTuple):
 
 def sync_notices(report: SyncReport, uploaded: Sequence[str] = (), previous: SyncReport | None = None
                  ) -> list[Notice]:
-    """The notices of one sync: what changed, then each file it could not read and each duplicate.
+    """The notices of one sync: what changed, then each file it could not read, each it read with a warning (an
+    encoding guessed, a date left out) and each duplicate.
 
     `uploaded` are the files this action added (a failed one "was not added"); what the `previous` sync already
     reported (the same failure, the same duplicate) is left out unless this action uploaded the file.
@@ -46,6 +47,8 @@ def sync_notices(report: SyncReport, uploaded: Sequence[str] = (), previous: Syn
         fate = "It was not added." if doc_id in uploaded else "It was skipped; fix or remove the file."
         notices.append(Notice("warning", f"Could not read **{escape_markdown(doc_id)}**: {escape_markdown(reason)}. "
                                          f"{fate}"))
+    for doc_id, warning in report.warned:
+        notices.append(Notice("warning", f"**{escape_markdown(doc_id)}**: {escape_markdown(warning)}."))
     for doc_id, original in duplicates:
         fate = "It was not added." if doc_id in uploaded else "It is indexed once."
         notices.append(Notice("info", f"**{escape_markdown(doc_id)}** has the same content as "

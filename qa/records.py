@@ -142,6 +142,7 @@ class SyncReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    warned: list[tuple[str, str]] = field(default_factory=list)  # read, with a warning (an encoding guessed)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     chunks_embedded: int = 0
     rebuilt: bool = False
@@ -162,6 +163,6 @@ class SyncReport:
     @classmethod
     def from_dict(cls, data: dict) -> SyncReport:
         """The report `asdict` made, read back (pairs come back from JSON as lists)."""
-        return cls(**{**data, "failed": [tuple(pair) for pair in data["failed"]],
-                      "duplicates": [tuple(pair) for pair in data["duplicates"]]})
+        return cls(**{**data, **{name: [tuple(pair) for pair in data.get(name, [])]
+                                 for name in ("failed", "warned", "duplicates")}})
 

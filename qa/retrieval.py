@@ -21,6 +21,7 @@ from qa.errors import QuestionError
 from qa.fusion import convex_combination
 from qa.records import Answer, Document, Hit
 from qa.storage import DocumentRow, Filters, Store, is_url, open_store
+from qa.text import normal_form, source_key
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def check_filters(filters: Filters) -> Filters:
     for source in filters.sources:
         if "\x00" in valid_text(source, "the source"):
             raise QuestionError("the source holds a NUL character; type its name again")
+    filters = replace(filters, sources=tuple(normal_form(source) for source in filters.sources))
     since, until = check_date(filters.since, "the start date"), check_date(filters.until, "the end date")
     if since and until and since > until + "\uffff":
         raise QuestionError(f"the start date {since} is after the end date {until}; no document can match")
@@ -125,7 +127,7 @@ class Retriever:
 
     def check_question(self, question: str) -> str:
         """The question, stripped; QuestionError if it is empty, too long, or not valid text."""
-        question = " ".join(valid_text(question, "the question").split())
+        question = " ".join(normal_form(valid_text(question, "the question")).split())
         if not question:
             raise QuestionError("the question is empty; type a few words about what you want to find")
         limit = self.settings.max_question_chars
@@ -185,7 +187,7 @@ class Retriever:
         if mode not in MODES:
             raise QuestionError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         check_k(k)
-        check_filters(filters or Filters())
+        filters = self._alike_sources(check_filters(filters or Filters()))
         n = max(candidates, k)
         vector = None
         if mode in ("hybrid", "dense"):
@@ -202,6 +204,15 @@ class Retriever:
                 fused = rankings[0]
             return self._hits(fused[:k])
 
+
+    def _alike_sources(self, filters: Filters) -> Filters:
+        """The filters with each source also naming the publishers written like it, case, apostrophes and spacing
+        aside: "reuters" is Reuters, "L'Orient-Le Jour" is L’Orient-Le Jour (a reader types what the list shows)."""
+        if not filters.sources:
+            return filters
+        wanted = {source_key(source) for source in filters.sources}
+        alike = {row.publisher for row in self.documents() if row.publisher and source_key(row.publisher) in wanted}
+        return replace(filters, sources=tuple(dict.fromkeys([*filters.sources, *sorted(alike)])))
 
     def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
         rows = self.store.chunk_rows([chunk_id for chunk_id, _ in ranked])

@@ -7,12 +7,31 @@ matches is the term the answer scoring counts.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 import bm25s
 import Stemmer
 
 _STEMMER = Stemmer.Stemmer("english")
+
+
+# Characters that change how text matches but not how it reads: a soft hyphen or zero-width space inside a word
+# ("Kad\u00adhimi"), a stray byte-order mark, the full-width forms of ASCII letters and digits ("１７ seats").
+_PLAIN = (dict.fromkeys(map(ord, "\u00ad\u200b\u2060\ufeff"))
+          | {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: " "})
+
+
+def normal_form(text: str) -> str:
+    """`text` as documents are indexed and questions asked: composed Unicode (NFC: an accent typed on a keyboard
+    and one stored decomposed, as Mac files often are, are one letter), no invisible break characters, and
+    full-width letters and digits as ASCII."""
+    return unicodedata.normalize("NFC", text).translate(_PLAIN)
+
+
+def source_key(name: str) -> str:
+    """A source's name as a filter compares it: in any case, apostrophe style and spacing."""
+    return " ".join(normal_form(name).casefold().replace("’", "'").replace("‘", "'").split())
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
@@ -37,8 +56,10 @@ _ABBREVIATIONS = {
     "vs", "etc", "e.g", "i.e", "u.s", "u.k", "u.n", "al", "fig", "approx", "inc", "ltd", "co", "corp",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "rev", "gov",
 }
-# A sentence ends at . ! or ? (plus closing quotes/brackets) followed by space and a likely sentence start.
-_SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
+# A sentence ends at . ! ? or Arabic ؟ (plus closing quotes/brackets) followed by space and a likely sentence
+# start: a character that is not lower case (a capital of any alphabet, a digit, a letter of Arabic or another
+# script without case), checked in `split_sentences`.
+_SENTENCE_END = re.compile(r"[.!?؟]+[\"'”’“»)\]]*(?=\s+[\"'“‘„«(\[]?(\w))")
 _WORD_BEFORE = re.compile(r"([\w.]+)\.$")
 
 
@@ -51,7 +72,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         sentence_start = line_start
         for match in _SENTENCE_END.finditer(line.group()):
             boundary = line_start + match.end()
-            if _is_abbreviation(text[sentence_start:boundary]):
+            if match.group(1).islower() or _is_abbreviation(text[sentence_start:boundary]):
                 continue
             spans.append((sentence_start, boundary))
             sentence_start = boundary
@@ -192,5 +213,8 @@ def balance_quotes(sentence: str) -> str:
         else:
             unopened = 1
     sentence = ('"' if unopened else "") + sentence + ('"' if depth else "")
-    missing = sentence.count("“") - sentence.count("”")
-    return "“" + sentence if missing < 0 else sentence + "”" * min(missing, 1)
+    # German quotes open with „ and close with “, which English opens with
+    for opening, closing in (("„", "“") if "„" in sentence else ("“", "”"), ("«", "»")):
+        missing = sentence.count(opening) - sentence.count(closing)
+        sentence = opening + sentence if missing < 0 else sentence + closing * min(missing, 1)
+    return sentence

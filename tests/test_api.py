@@ -89,6 +89,7 @@ def test_documents_and_health_describe_the_store(api: str, seed_retriever: Retri
     ({"q": SEED_QUESTION, "k": 0}, "k must be from 1 to 100"),
     ({"q": SEED_QUESTION, "mode": "fuzzy"}, "unknown mode 'fuzzy'; choose one of hybrid, dense, bm25"),
     ({"q": "x" * 3000}, "characters long"),
+    ({"q": b"who \xc3( attacked"}, "not valid UTF-8"),  # was searched as "who \ufffd( attacked"
     ({"q": SEED_QUESTION, "since": "2021-13-45"}, "'2021-13-45' is not a date"),
     ({"q": SEED_QUESTION, "until": "yesterday"}, "'yesterday' is not a date"),
     ({"q": SEED_QUESTION, "since": "2021-12", "until": "2021-11-30"}, "is after the end date"),

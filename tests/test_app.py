@@ -61,8 +61,13 @@ def ask(page: AppTest, question: str) -> AppTest:
 
 
 def main_html(page: AppTest) -> str:
-    """Everything written with st.markdown in the main area: questions, answers and passages."""
-    return "\n".join(element.value for element in page.main.markdown)
+    """Everything written with st.markdown in the main area: questions, answers and passages, without the <bdi>
+    tags that only set each field's text direction (tests/test_scripts_and_encodings.py checks those)."""
+    return without_bdi("\n".join(element.value for element in page.main.markdown))
+
+
+def without_bdi(html: str) -> str:
+    return re.sub(r"</?bdi>", "", html)
 
 
 def passage_sources(page: AppTest) -> list[str]:
@@ -368,7 +373,7 @@ def test_a_file_the_build_skipped_is_listed_with_its_reason(built_settings: Sett
     (built_settings.corpus_dir / "scan.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
     sync(built_settings, embedder)
     page = open_page(built_settings)
-    sidebar = "\n".join(element.value for element in page.sidebar.markdown)
+    sidebar = without_bdi("\n".join(element.value for element in page.sidebar.markdown))
     assert "scan.pdf" in sidebar and "Not indexed:" in sidebar
     assert any("1 file not indexed" in caption.value for caption in page.sidebar.caption)
     page.text_input(key="doc-search").input("persia").run()  # a search for something else leaves it out
@@ -467,7 +472,7 @@ def test_the_timeline_counts_documents_by_month_and_narrows_the_dates(built_sett
 def test_the_document_list_is_searched_by_title_file_name_or_publisher(seed_settings: Settings, open_page) -> None:
     page = open_page(seed_settings)
     page.text_input(key="doc-search").input("persia").run()
-    sidebar = "\n".join(element.value for element in page.sidebar.markdown)
+    sidebar = without_bdi("\n".join(element.value for element in page.sidebar.markdown))
     assert "trackpersia-2021-11-20-drones-iran-proxies.txt · 2021-11-20 · Track Persia" in sidebar
     assert "middleeasteye" not in sidebar
     assert any("1 of 2 documents match" in caption.value for caption in page.sidebar.caption)

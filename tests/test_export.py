@@ -50,7 +50,7 @@ def test_citation_gives_the_original_url_when_known() -> None:
 def test_highlight_escapes_every_character_and_marks_only_the_span() -> None:
     text = 'Before <script>alert("x")</script> & after'
     html = highlight_html(text, 7, 34)
-    assert html == ('<div class="qa-text">Before <mark>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</mark>'
+    assert html == ('<div class="qa-text" dir="auto">Before <mark>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</mark>'
                     " &amp; after</div>")
 
 

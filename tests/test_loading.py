@@ -277,13 +277,17 @@ def test_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
     ("value", "expected"),
     [("2021-11-20", "2021-11-20"), ("November 20, 2021", "2021-11-20"), ("D:20211120093000Z", "2021-11-20"),
      ("20 November 2021", "2021-11-20"), ("2021-11-20T09:30:00+00:00", "2021-11-20"), ("20211120", "2021-11-20"),
-     ("November 2021", "2021-11"), ("2021-11", "2021-11"), ("2021", "2021"), ("", "")],
+     ("November 2021", "2021-11"), ("2021-11", "2021-11"), ("2021", "2021"), ("", ""),
+     # as agencies and foreign papers write them (they were left undated)
+     ("Nov. 7, 2021", "2021-11-07"), ("Sept. 30, 2021", "2021-09-30"), ("Sun, 07 Nov 2021 23:30:00 -0500", "2021-11-07"),
+     ("7 novembre 2021", "2021-11-07"), ("1er décembre 2021", "2021-12-01"), ("7. November 2021", "2021-11-07"),
+     ("7 März 2021", "2021-03-07"), ("07.11.2021", "2021-11-07")],
 )
 def test_dates_are_normalized_to_iso(value: str, expected: str) -> None:
     assert normalize_date(value) == expected
 
 
-@pytest.mark.parametrize("value", ["last Tuesday", "12/11/2021", "2021-02-30", "20213045", "2021-13"])
+@pytest.mark.parametrize("value", ["last Tuesday", "12/11/2021", "2021-02-30", "20213045", "2021-13", "31.02.2021"])
 def test_a_date_that_cannot_be_read_is_left_out_and_named(tmp_path: Path, value: str,
                                                            caplog: pytest.LogCaptureFixture) -> None:
     """The date filters compare ISO text: "last Tuesday" kept as the date would sort after every year and match

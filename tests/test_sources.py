@@ -74,7 +74,7 @@ def test_one_sentence_in_two_documents_is_one_source_repeated_not_two_that_agree
     lines = compare_sources("how much did sales rise", hits, candidates)
     assert [(line.hit.doc_id, [hit.doc_id for hit in line.also]) for line in lines] == [("wire", ["copy"]),
                                                                                        ("rival", [])]
-    assert "also in <b>Copy</b>, copy news" in source_line_html(lines[0])
+    assert "also in <b><bdi>Copy</bdi></b>, <bdi>copy news</bdi>" in source_line_html(lines[0])
 
 
 def test_the_real_answer_and_its_sources_come_from_one_rating(seed_retriever: Retriever) -> None:
