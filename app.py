@@ -384,6 +384,9 @@ def index_problem(error: qa.QAError, settings: qa.Settings, embedder: qa.Embedde
                 f"indexed before you can ask questions. Build it here (about a minute for a few dozen "
                 f"articles), or run `python -m qa build` in a terminal.")
         label, rebuild = "Build index", False
+    elif isinstance(error, qa.IndexMismatchError):  # built with another model: only a rebuild, when asked, replaces it
+        st.error(f"**The index was built another way.** {escape_markdown(str(error))}")
+        label, rebuild = "Rebuild the index with this model", True
     else:
         st.error(f"**The index cannot be used.** {escape_markdown(str(error))}")
         label, rebuild = "Repair index", False  # a plain sync rebuilds from the corpus what it cannot reuse

@@ -103,14 +103,17 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
                       "documents: a sync would remove them all (a share that failed to mount?); to empty the "
                       "index on purpose, run `python -m qa build --rebuild`")
     hashes: dict[str, str] = {}
+    unreadable: set[str] = set()
     for doc_id, path in files.items():
         if shown_name(doc_id) != doc_id:
             report.failed.append((shown_name(doc_id), "its file name is not valid UTF-8; rename the file to index it"))
             continue
         try:
             hashes[doc_id] = content_key(sha256(path))
-        except OSError as error:
-            report.failed.append((doc_id, f"cannot read file ({error.strerror or error})"))
+        except OSError as error:  # often passing (permissions, a share): an indexed version stays until it reads
+            kept = "; its last indexed version stays searchable" if doc_id in indexed else ""
+            report.failed.append((doc_id, f"cannot read file ({error.strerror or error}){kept}"))
+            unreadable.add(doc_id)
 
     to_load: list[str] = []
     seen = {digest: doc_id for doc_id, digest in indexed.items() if hashes.get(doc_id) == digest}
@@ -123,7 +126,7 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
             to_load.append(doc_id)
             seen[digest] = doc_id
     duplicate_ids = {doc_id for doc_id, _ in report.duplicates}
-    report.removed = sorted((set(indexed) - set(hashes)) | (duplicate_ids & set(indexed)))
+    report.removed = sorted((set(indexed) - set(hashes) - unreadable) | (duplicate_ids & set(indexed)))
 
     if workers > 1 and to_load:
         tell(f"Reading and embedding {len(to_load)} new or changed files with {workers} workers")

@@ -13,8 +13,8 @@
         bm25/              bm25s files, and each chunk's terms (so a sync tokenizes only new chunks)
 
 A build writes `gen-<stamp>.tmp/`, renames it, then replaces CURRENT: readers see the old generation or
-the new one, never half of one. Old generations are removed after the switch (the previous one is kept,
-so a reader opened just before the switch keeps working).
+the new one, never half of one. Old generations are removed after the switch (the previous one is kept, also
+by a build from scratch, so a reader opened just before the switch keeps working).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ from qa.faiss_index import build_faiss, configure_faiss, search_faiss
 from qa.integrity import file_problems, file_records
 from qa.records import Chunk, Document, SyncReport
 from qa.storage import (
-    REBUILD_HINT, Candidates, DocumentRow, Filters, Manifest, Store, Writer, document_from_row, filter_sql, pages_json,
+    FORMAT_VERSION, REBUILD_HINT, Candidates, DocumentRow, Filters, Manifest, Store, Writer, document_from_row,
+    filter_sql, pages_json,
 )
 
 logger = logging.getLogger(__name__)
@@ -119,11 +120,11 @@ def open_generation(index_dir: Path, checksums: bool = False) -> Generation:
             generation = Generation(folder, checksums)
         except IndexCorruptError:
             continue
-        if generation.path.name != _pointer_name(index_dir):
-            generation.fallback = damage
-            logger.warning("%s; serving the earlier generation %s", damage, folder.name)
-            return generation
-        generation.close()
+        if generation.path.name == _pointer_name(index_dir):
+            return generation  # a build made it current while the one CURRENT named was read: nothing is damaged
+        generation.fallback = damage
+        logger.warning("%s; serving the earlier generation %s", damage, folder.name)
+        return generation
     raise IndexCorruptError(f"{damage}; no intact generation is left: {REBUILD_HINT}")
 
 
@@ -368,13 +369,18 @@ def open_base(index_dir: Path, manifest: Manifest) -> Generation | None:
     except IndexCorruptError as error:
         logger.warning("%s; building a new index from scratch", error)
         return None
-    try:
-        base.manifest.check_compatible(manifest.model, manifest.dimension, index_dir)
-    except IndexMismatchError as error:
-        logger.warning("%s; building a new index from scratch", error)
+    m = base.manifest
+    if m.format_version != FORMAT_VERSION:
+        logger.warning("index in %s has format %s, this version writes %s; building a new index from scratch",
+                       index_dir, m.format_version, FORMAT_VERSION)
         base.close()
         return None
-    m = base.manifest
+    try:  # re-embedding everything with another model refuses every reader still on the old one: only when asked
+        m.check_compatible(manifest.model, manifest.dimension, index_dir, "rebuild it with `python -m qa build "
+                           "--rebuild` (every document is embedded again; readers on the old model are refused)")
+    except IndexMismatchError:
+        base.close()
+        raise
     if (m.chunk_tokens, m.overlap_tokens, m.faiss_factory) != (
         manifest.chunk_tokens, manifest.overlap_tokens, manifest.faiss_factory
     ):
@@ -413,8 +419,11 @@ def write_generation(
         raise
     folder = index_dir / name
     os.rename(tmp, folder)
+    previous = _pointer_name(index_dir)
     _replace_pointer(index_dir, name)
-    remove_old_generations(index_dir, keep={name, base.path.name if base else name})
+    # the generation current until now stays, even under a build from scratch: a reader that opened it just
+    # before the switch is still reading its files
+    remove_old_generations(index_dir, keep={name, previous, base.path.name if base else name})
     return folder
 
 

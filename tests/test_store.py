@@ -11,7 +11,7 @@ import pytest
 
 from qa import Embedder, Retriever, Settings, sync
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from qa.store import CURRENT, GENERATION_NAME, Generation, current_generation, generation_name
+from qa.store import CURRENT, GENERATION_NAME, Generation, current_generation, generation_name, open_generation
 from tests.conftest import SEED_QUESTION
 
 
@@ -82,13 +82,38 @@ def test_damaged_manifest_is_a_clear_error(fresh_settings: Settings, embedder: E
         Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)
 
 
-def test_a_build_over_a_mismatched_index_rebuilds_it(fresh_settings: Settings, embedder: Embedder) -> None:
+def test_a_build_with_another_model_is_refused_unless_asked_to_rebuild(fresh_settings: Settings,
+                                                                       embedder: Embedder) -> None:
+    """A plain build with another --model re-embedded the whole archive unasked, and every reader on the old model
+    was refused from then on (a Postgres store already refused)."""
     sync(fresh_settings, embedder)
     manifest_path = current_generation(fresh_settings.index_dir) / "manifest.json"
     manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "model": "other"}))
-    report = sync(fresh_settings, embedder)
+    before = current_generation(fresh_settings.index_dir)
+    with pytest.raises(IndexMismatchError, match="built with model 'other'.*`python -m qa build --rebuild`"):
+        sync(fresh_settings, embedder)
+    assert current_generation(fresh_settings.index_dir) == before
+    report = sync(fresh_settings, embedder, rebuild=True)
     assert report.rebuilt and len(report.added) == 2
     assert Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).search(SEED_QUESTION)
+
+
+def test_a_build_from_scratch_keeps_the_generation_readers_may_be_opening(fresh_settings: Settings,
+                                                                         embedder: Embedder,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader that read CURRENT just before a --rebuild switched it found that generation deleted, and was told
+    the index was damaged with "no intact generation left", while the new one was current and whole."""
+    sync(fresh_settings, embedder)
+    first = current_generation(fresh_settings.index_dir)
+    sync(fresh_settings, embedder, rebuild=True)
+    assert first.is_dir(), "the generation current before the rebuild stays"
+
+    sync(fresh_settings, embedder, rebuild=True)  # a second switch removes it, while a slow reader still opens it
+    assert not first.is_dir()
+    monkeypatch.setattr("qa.store.current_generation", lambda index_dir: first)
+    generation = open_generation(fresh_settings.index_dir)
+    assert generation.path == fresh_settings.index_dir / (fresh_settings.index_dir / CURRENT).read_text().strip()
+    assert not generation.fallback
 
 
 def test_new_generation_replaces_the_old_and_old_readers_keep_answering(fresh_settings: Settings,

@@ -97,6 +97,20 @@ def test_files_read_by_an_earlier_reading_version_are_read_again_once(
     assert not sync(fresh_settings, counting).changed
 
 
+def test_a_file_that_cannot_be_read_keeps_its_last_indexed_version(fresh_settings: Settings,
+                                                                   embedder: Embedder) -> None:
+    """A file a build could not read (permissions, a share gone, a link left dangling) was removed from the index."""
+    path = fresh_settings.corpus_dir / "falcons.md"
+    path.write_text(ARTICLE)
+    sync(fresh_settings, embedder)
+    path.unlink()
+    path.symlink_to(fresh_settings.corpus_dir / "on-a-share-not-mounted.md")
+    report = sync(fresh_settings, embedder)
+    assert report.removed == [] and "last indexed version stays searchable" in dict(report.failed)["falcons.md"]
+    retriever = Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)
+    assert retriever.search("how many falcon pairs breed near Duhok", k=1)[0].doc_id == "falcons.md"
+
+
 def test_the_same_content_under_two_names_is_indexed_once(fresh_settings: Settings, embedder: Embedder) -> None:
     (fresh_settings.corpus_dir / "falcons.md").write_text(ARTICLE)
     (fresh_settings.corpus_dir / "falcons-copy.md").write_text(ARTICLE)
