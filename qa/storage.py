@@ -99,12 +99,18 @@ class Manifest:
             raise IndexMismatchError(
                 f"index in {where} has format {self.format_version}, this version reads {FORMAT_VERSION}; {rebuild}"
             )
-        if self.model != model or self.dimension != dimension:
+        if not same_model(self.model, model) or self.dimension != dimension:
             raise IndexMismatchError(
                 f"index in {where} was built with model {self.model!r} ({self.dimension} dims), "
                 f"but the configured model is {model!r} ({dimension} dims); use the model it was built with "
                 f"(--model or QA_MODEL), or {rebuild} with the configured one"
             )
+
+
+def same_model(built: str, configured: str) -> bool:
+    """Whether two model ids name one model: the same id, or the same weights (`qa.embedding.weights_digest`, after
+    the "@") in folders of different names."""
+    return built == configured or ("@" in built and built.split("@", 1)[1] == configured.split("@", 1)[-1])
 
 
 @dataclass(frozen=True)

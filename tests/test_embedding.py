@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,10 @@ import numpy as np
 import pytest
 
 from qa import Embedder, Retriever, Settings, sync
+from qa.embedding import resolve_model
 from qa.errors import IndexMismatchError, QAError
 from qa.onnx_backend import ONNX_TAG
+from qa.storage import Manifest
 from tests.conftest import REPO, SEED_QUESTION
 
 PASSAGES = [
@@ -94,7 +97,7 @@ def test_the_backend_is_part_of_the_model_id(torch_embedder: Embedder, onnx_embe
     assert onnx_embedder.dimension == torch_embedder.dimension == 384
 
 
-def test_an_onnx_index_is_refused_by_a_torch_retriever_and_rebuilt_by_a_torch_sync(
+def test_an_onnx_index_is_refused_by_a_torch_retriever_and_rebuilt_by_a_torch_rebuild(
     fresh_settings: Settings, torch_embedder: Embedder, onnx_embedder: Embedder
 ) -> None:
     settings = Settings(corpus_dir=fresh_settings.corpus_dir, index_dir=fresh_settings.index_dir, backend="onnx")
@@ -103,8 +106,30 @@ def test_an_onnx_index_is_refused_by_a_torch_retriever_and_rebuilt_by_a_torch_sy
     assert any("Kataeb Sayyid al-Shuhada is the key suspect" in hit.text for hit in hits)
     with pytest.raises(IndexMismatchError, match=r"\+onnx-int8"):
         Retriever.open(settings.index_dir, torch_embedder, settings)
-    report = sync(settings, torch_embedder)
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        sync(settings, torch_embedder)
+    report = sync(settings, torch_embedder, rebuild=True)
     assert report.rebuilt and Retriever.open(settings.index_dir, torch_embedder, settings).search(SEED_QUESTION)
+
+
+def test_a_model_folder_is_known_by_its_weights_not_its_name(tmp_path: Path) -> None:
+    """An index built with one model was searched, and extended, with another in a folder of the same name; the
+    same model copied to a folder of another name was refused."""
+    bundled, _ = resolve_model("")
+    for name in ("a/model", "b/model", "renamed"):
+        shutil.copytree(bundled, tmp_path / name)
+    weights = tmp_path / "b/model/model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1000:] = bytes(1000)  # other weights, same size
+    weights.write_bytes(bytes(data))
+    a, b, renamed = (resolve_model(str(tmp_path / name))[1] for name in ("a/model", "b/model", "renamed"))
+    built = Manifest(model=a, dimension=384, chunk_tokens=200, overlap_tokens=40, faiss_factory="Flat")
+
+    assert a.startswith("model@") and renamed.startswith("renamed@")
+    with pytest.raises(IndexMismatchError, match="was built with model"):
+        built.check_compatible(b, 384, "index")
+    built.check_compatible(renamed, 384, "index")
+    built.check_compatible(a, 384, "index")
 
 
 def test_the_onnx_export_is_made_once_and_reused(cache_dir: Path, onnx_embedder: Embedder) -> None:
