@@ -3,6 +3,7 @@ overwrite), and finding documents by name."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -31,14 +32,20 @@ def corpus_files(corpus_dir: Path) -> dict[str, Path]:
     if not corpus_dir.is_dir():
         raise QAError(f"corpus folder {corpus_dir} " + ("is a file" if corpus_dir.exists() else "does not exist"))
     files = {}
-    for path in sorted(corpus_dir.rglob("*")):
-        relative = path.relative_to(corpus_dir)
-        if any(part.startswith(".") for part in relative.parts):
+    seen: set[str] = set()  # folders by real path: a link back up the tree is walked once, not forever
+    for folder, subfolders, names in os.walk(corpus_dir, followlinks=True):  # a linked folder's files count too
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()
             continue
-        # a broken link is kept, so the build reports it by name rather than skipping it unsaid
-        if (path.is_file() or path.is_symlink()) and path.suffix.lower() in SUPPORTED_SUFFIXES:
-            files[relative.as_posix()] = path
-    return files
+        seen.add(real)
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in names:
+            path = Path(folder) / name
+            # a broken link is kept, so the build reports it by name rather than skipping it unsaid
+            if not name.startswith(".") and path.suffix.lower() in SUPPORTED_SUFFIXES:
+                files[path.relative_to(corpus_dir).as_posix()] = path
+    return dict(sorted(files.items()))
 
 
 def add_bytes(name: str, data: bytes, corpus_dir: Path) -> Path:

@@ -155,7 +155,9 @@ def test_an_index_from_another_model_is_refused_then_rebuilt(indexed: Settings, 
     manifest.write_text(manifest.read_text().replace("sentence-transformers/all-MiniLM-L6-v2", "other/model"))
     with pytest.raises(IndexMismatchError, match="other/model"):
         Retriever.open(indexed.index_dir, embedder, indexed)
-    assert sync(indexed, embedder).rebuilt
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        sync(indexed, embedder)
+    assert sync(indexed, embedder, rebuild=True).rebuilt
     assert_old_index_answers(indexed, embedder)
 
 

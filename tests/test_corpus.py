@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus import REMOVED_DIR, add_bytes, find_documents, remove_file, restore_file
+from qa.corpus import REMOVED_DIR, add_bytes, corpus_files, find_documents, remove_file, restore_file
 from qa.errors import QAError
 from qa.storage import DocumentRow
 
@@ -68,3 +68,16 @@ def test_documents_are_found_by_every_word_in_title_file_name_or_publisher() -> 
     assert find_documents(documents, "business-224") == documents[:1]
     assert find_documents(documents, "EYE iran") == documents[1:]
     assert find_documents(documents, "glazer iran") == []
+
+
+def test_a_linked_folder_in_the_corpus_is_read_and_a_link_back_up_is_read_once(tmp_path: Path) -> None:
+    """A folder of 200 articles linked into the corpus was skipped without a word ("0 added")."""
+    corpus, shared = tmp_path / "corpus", tmp_path / "shared"
+    (corpus / "own").mkdir(parents=True)
+    shared.mkdir()
+    (corpus / "own" / "a.txt").write_text("A.")
+    (shared / "b.md").write_text("B.")
+    (shared / ".draft.txt").write_text("hidden")
+    (corpus / "linked").symlink_to(shared, target_is_directory=True)
+    (corpus / "own" / "up").symlink_to(corpus, target_is_directory=True)  # a loop
+    assert list(corpus_files(corpus)) == ["linked/b.md", "own/a.txt"]
