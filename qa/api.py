@@ -108,11 +108,14 @@ def create_app(retriever: Retriever) -> Starlette:
     def health(request: Request) -> JSONResponse:
         """
         summary: The store this server reads, its model and size.
-        responses: {200: {description: "{status, store, model, documents, chunks}"}}
+        responses: {200: {description: "{status (ok, or degraded when an earlier generation is served), problem, store,
+          model, documents, chunks}"}}
         """
-        manifest = current().store.manifest
-        return JSONResponse({"status": "ok", "store": retriever.store.location(), "model": manifest.model,
-                             "documents": manifest.documents, "chunks": manifest.chunks})
+        store = current().store
+        manifest = store.manifest
+        return JSONResponse({"status": "degraded" if store.fallback else "ok", "problem": store.fallback,
+                             "store": store.location(), "model": manifest.model, "documents": manifest.documents,
+                             "chunks": manifest.chunks})
 
     def openapi(request: Request) -> JSONResponse:
         return JSONResponse(openapi_schema(app))

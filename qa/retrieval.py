@@ -112,7 +112,7 @@ class Retriever:
         return cls(open_store(settings), embedder or Embedder.from_settings(settings), settings)
 
     def is_current(self) -> bool:
-        """False once a newer build has replaced the index this retriever reads."""
+        """False once a newer build has replaced the index this retriever reads, or its files were damaged."""
         return self.store.is_current()
 
     def refreshed(self) -> Retriever:

@@ -273,8 +273,9 @@ class Generation(Store):
         return last_report(self.path.parent)
 
     def is_current(self) -> bool:
-        """False once CURRENT names another generation than when this one was opened (a newer build)."""
-        return _pointer_name(self.path.parent) == self.pointer
+        """False once CURRENT names another generation than when this one was opened (a newer build), or once files
+        of this one are missing or of another size (damaged under a reader: reopening serves an intact one)."""
+        return _pointer_name(self.path.parent) == self.pointer and not file_problems(self.path, self.manifest.files)
 
     def location(self) -> str:
         return str(self.path)

@@ -17,6 +17,7 @@ import uvicorn
 
 from qa import Embedder, Filters, Retriever, Settings, sync
 from qa.api import create_app
+from qa.store import current_generation
 from tests.conftest import SEED_QUESTION
 
 
@@ -129,3 +130,23 @@ def test_an_index_rebuilt_with_another_model_gets_503_with_the_reason(fresh_sett
         for path in ("/health", "/ask", "/documents"):
             status, body = get(base, path, q=SEED_QUESTION)
             assert status == 503 and "was built with model" in body["error"], (path, body)
+
+
+def test_a_server_whose_index_is_damaged_under_it_serves_the_intact_generation_and_says_so(
+    fresh_settings: Settings, embedder: Embedder
+) -> None:
+    """Files of the generation a server had open were truncated: every request answered 503 until someone ran a
+    build, while /health said "ok" and a new process served the intact earlier generation."""
+    sync(fresh_settings, embedder)
+    (fresh_settings.corpus_dir / "extra.txt").write_text("The falcon migration reached Basra in spring.")
+    sync(fresh_settings, embedder)
+    with running(Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)) as base:
+        assert get(base, "/health")[1]["status"] == "ok"
+        store = current_generation(fresh_settings.index_dir) / "store.sqlite"
+        with open(store, "r+b") as handle:
+            handle.truncate(store.stat().st_size // 2)
+        status, body = get(base, "/ask", q=SEED_QUESTION)
+        assert status == 200 and "Kataeb Sayyid al-Shuhada" in body["answer"]
+        status, body = get(base, "/health")
+        assert status == 200 and body["status"] == "degraded" and "store.sqlite" in body["problem"]
+        assert body["documents"] == 2
