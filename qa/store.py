@@ -324,9 +324,18 @@ class EmbeddedWriter(Writer):
         return self.base is not None and bool(self.base.fallback)
 
     def save_report(self, report: SyncReport) -> None:
-        tmp = self.index_dir / f"{LAST_SYNC}.tmp"
-        tmp.write_text(json.dumps(asdict(report), indent=2))
-        os.replace(tmp, self.index_dir / LAST_SYNC)
+        """Keep what the sync did for `info` and the page; a report that cannot be written is logged, not a failed
+        build (the index it describes is already current), and a folder left in its place is removed."""
+        tmp, target = self.index_dir / f"{LAST_SYNC}.tmp", self.index_dir / LAST_SYNC
+        try:
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            tmp.write_text(json.dumps(asdict(report), indent=2))
+            os.replace(tmp, target)
+        except OSError as error:
+            tmp.unlink(missing_ok=True)
+            logger.warning("the index is updated, but what the sync did could not be recorded in %s (%s)", target,
+                           error.strerror or error)
 
     def close(self) -> None:
         if self.base is not None:
@@ -407,21 +416,27 @@ def write_generation(
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     name = generation_name(time.time_ns())
-    tmp = index_dir / f"{name}.tmp"
+    tmp, folder = index_dir / f"{name}.tmp", index_dir / name
+    previous = _pointer_name(index_dir)
     try:
         tmp.mkdir()
         _write_files(tmp, manifest, base, remove, add, new_vectors)
         Generation(tmp).close()  # read back (sizes, counts; checksums when small) before it replaces the last one
+        os.rename(tmp, folder)
+        _replace_pointer(index_dir, name)
     except BaseException as error:
-        shutil.rmtree(tmp, ignore_errors=True)  # a half-written generation only takes space
-        if _disk_full(error):
+        published = _pointer_name(index_dir) == name
+        if not published:  # a half-written or unpublished generation only takes space
+            for leftover in (tmp, folder):
+                shutil.rmtree(leftover, ignore_errors=True)
+        (index_dir / f"{CURRENT}.tmp").unlink(missing_ok=True)
+        if published and isinstance(error, OSError):  # only flushing the folder after the switch failed
+            logger.warning("generation %s is current, but flushing %s to disk failed (%s)", name, index_dir, error)
+        elif _disk_full(error):
             raise QAError(f"the disk holding {index_dir} is full ({error}); the index in use is unchanged and "
                           "still answers. Free some space, then run `python -m qa build` again") from None
-        raise
-    folder = index_dir / name
-    os.rename(tmp, folder)
-    previous = _pointer_name(index_dir)
-    _replace_pointer(index_dir, name)
+        else:
+            raise
     # the generation current until now stays, even under a build from scratch: a reader that opened it just
     # before the switch is still reading its files
     remove_old_generations(index_dir, keep={name, previous, base.path.name if base else name})
@@ -429,9 +444,9 @@ def write_generation(
 
 
 def _disk_full(error: BaseException) -> bool:
-    """Whether a write failed for want of space (an OSError, SQLite's or FAISS's own message)."""
+    """Whether a write failed for want of space (an OSError, numpy's short write, SQLite's or FAISS's own message)."""
     if isinstance(error, OSError):
-        return error.errno == errno.ENOSPC
+        return error.errno == errno.ENOSPC or bool(re.search(r"requested and \d+ written", str(error)))
     return isinstance(error, (RuntimeError, sqlite3.OperationalError)) and bool(
         re.search(r"disk is full|no space", str(error), re.IGNORECASE))
 

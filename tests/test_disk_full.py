@@ -3,6 +3,7 @@ leaves the last good generation answering; with space freed, a plain build compl
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from qa import Embedder, Settings
 from qa.cli import main
+from qa.store import CURRENT
 from tests.conftest import SEED_QUESTION, copy_seed_corpus
 
 SUSPECT = "Kataeb Sayyid al-Shuhada is the key suspect"
@@ -54,3 +56,43 @@ def test_a_build_into_a_full_disk_says_so_and_the_last_index_still_answers(
     filler.unlink()
     assert main(["build", *args]) == 0
     assert "long.txt" in capsys.readouterr().out
+
+
+def free_bytes(path: Path) -> int:
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+def test_a_disk_that_fills_at_any_step_of_a_build_gives_the_message_or_a_finished_build(
+        small_disk: Path, tmp_path: Path, embedder: Embedder, capsys: pytest.CaptureFixture[str]) -> None:
+    """Space running out at each step of a build, 4 KB apart: writing the generation (numpy's short write was not
+    recognised, a raw "OSError: 1713 requested and 496 written"), making it current (a raw "[Errno 28]", a whole
+    generation left unpublished beside CURRENT.tmp), or recording the report (the build said it failed while
+    CURRENT already named the new generation). Each build either finishes or says the disk is full and changes
+    nothing, and nothing half-written stays."""
+    settings = Settings(corpus_dir=copy_seed_corpus(tmp_path / "corpus"), index_dir=small_disk / "index")
+    args = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
+    assert main(["build", *args]) == 0
+    generation = settings.index_dir / (settings.index_dir / CURRENT).read_text().strip()
+    size = sum(path.stat().st_size for path in generation.rglob("*") if path.is_file())
+    filler = small_disk / "filler"
+    outcomes = set()
+    for step, spare in enumerate(range(-48 * 1024, 48 * 1024, 4096)):
+        (settings.corpus_dir / "note.txt").write_text(f"Note {step}: the Mosul bridge reopened in spring.")
+        before = (settings.index_dir / CURRENT).read_text()
+        filler.write_bytes(b"")
+        filler.write_bytes(b"\0" * max(0, free_bytes(small_disk) - size - spare))
+        capsys.readouterr()
+        code = main(["build", *args])
+        out, err = capsys.readouterr()
+        if code == 0:
+            assert "1 updated" in out or "1 added" in out, out
+            assert (settings.index_dir / CURRENT).read_text() != before
+        else:
+            assert "is full" in err and "still answers" in err and len(err.strip().splitlines()) == 1, err
+            assert (settings.index_dir / CURRENT).read_text() == before
+        outcomes.add(code)
+        assert not list(settings.index_dir.glob("*.tmp")), "something half-written was left"
+        assert len(list(settings.index_dir.glob("gen-*"))) <= 2
+        assert main(["ask", SEED_QUESTION, *args]) == 0 and SUSPECT in capsys.readouterr().out
+    assert outcomes == {0, 1}, "the sweep must cross from a full disk to one with room"

@@ -149,3 +149,15 @@ def test_a_corpus_folder_gone_empty_does_not_empty_the_index(fresh_settings: Set
     assert len(Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).documents()) == 2
     sync(fresh_settings, embedder, rebuild=True)
     assert Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).documents() == []
+
+
+def test_a_folder_in_place_of_the_sync_report_is_replaced_and_the_build_succeeds(fresh_settings: Settings,
+                                                                                 embedder: Embedder) -> None:
+    """Every build published its generation, then failed on writing last-sync.json (IsADirectoryError)."""
+    sync(fresh_settings, embedder)
+    (fresh_settings.index_dir / "last-sync.json").unlink()
+    (fresh_settings.index_dir / "last-sync.json").mkdir()
+    (fresh_settings.corpus_dir / "falcons.md").write_text(ARTICLE)
+    report = sync(fresh_settings, embedder)
+    assert report.added == ["falcons.md"]
+    assert Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).store.last_report().added == ["falcons.md"]
