@@ -268,10 +268,14 @@ def open_writer(settings: Settings) -> Writer:
 
 
 def check_index_dir(index_dir: Path) -> Path:
-    """The index folder, unless that path is a file (a build could never make it a folder); QAError then."""
-    if Path(index_dir).exists() and not Path(index_dir).is_dir():
-        raise QAError(f"{index_dir} is a file, not an index folder; point --index (or QA_INDEX_DIR) at a folder")
-    return Path(index_dir)
+    """The index folder, unless that path, or the nearest of its parents that exists, is a file (a build could
+    never make it a folder); QAError then."""
+    index_dir = Path(index_dir)
+    existing = next(path for path in (index_dir, *index_dir.parents) if path.exists() or path == Path(path.anchor))
+    if not existing.is_dir():
+        why = "is a file, not an index folder" if existing == index_dir else f"cannot be a folder: {existing} is a file"
+        raise QAError(f"{index_dir} {why}; point --index (or QA_INDEX_DIR) at a folder")
+    return index_dir
 
 
 def check_store_url(url: str) -> str:

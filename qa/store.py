@@ -42,8 +42,8 @@ from qa.faiss_index import build_faiss, configure_faiss, search_faiss
 from qa.integrity import file_problems, file_records
 from qa.records import Chunk, Document, SyncReport
 from qa.storage import (
-    FORMAT_VERSION, REBUILD_HINT, Candidates, DocumentRow, Filters, Manifest, Store, Writer, document_from_row,
-    filter_sql, pages_json,
+    FORMAT_VERSION, REBUILD_HINT, Candidates, DocumentRow, Filters, Manifest, Store, Writer, check_index_dir,
+    document_from_row, filter_sql, pages_json,
 )
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def check_index(index_dir: Path) -> list[tuple[str, str]]:
     included) or the first problem found; CURRENT's own damage comes first, named CURRENT."""
     report = []
     try:
-        current_generation(index_dir)
+        current_generation(check_index_dir(index_dir))
     except IndexCorruptError as error:
         report.append((CURRENT, str(error)))
     for folder in generations(index_dir):

@@ -208,9 +208,13 @@ def test_bad_settings_in_the_environment_are_one_line_errors(seed_settings: Sett
     assert Settings.from_env().corpus_dir == Settings().corpus_dir  # empty is unset, not the current folder
     a_file = tmp_path / "notes.txt"
     a_file.write_text("not an index")
-    for verb in ("info", "build"):
+    for verb in ("info", "build", "check"):  # check said "CURRENT cannot be read (Not a directory)... run build"
         assert main([verb, "--corpus", str(seed_settings.corpus_dir), "--index", str(a_file)]) == 1
         assert "notes.txt is a file, not an index folder" in capsys.readouterr().err
+    for verb in ("info", "build", "check"):  # build printed a raw NotADirectoryError, the others "damaged"
+        assert main([verb, "--corpus", str(seed_settings.corpus_dir), "--index", str(a_file / "index")]) == 1
+        assert capsys.readouterr().err == (f"error: {a_file / 'index'} cannot be a folder: {a_file} is a file; point "
+                                           "--index (or QA_INDEX_DIR) at a folder\n")
 
 
 def test_a_document_cannot_send_escape_sequences_to_the_terminal(fresh_settings: Settings,
