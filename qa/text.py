@@ -170,7 +170,7 @@ def refers_back(sentence: str) -> bool:
     return bool(_REFERRING.match(sentence))
 
 
-_CAPITALISED = re.compile(r"\b[A-Z][\w-]*")
+_WORD = re.compile(r"\b[^\W\d_][\w-]*")
 _YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
 _NOT_NAMES = frozenset(_WH_WORDS.split()) | {"i", "a", "an", "the"}
 
@@ -180,17 +180,25 @@ def question_names(question: str) -> list[str]:
     possessive 's or question words ("How rich is Yoshiaki Tsutsumi's Seibu?" -> yoshiaki, tsutsumi, seibu),
     and its years, which pin an event as a name does ("who won the 1998 world cup" -> 1998). A question typed
     in capitals throughout names no words: its capitals say nothing."""
-    words = [] if question.isupper() else [re.sub(r"'s$", "", match.group(0)).lower()
-                                           for match in _CAPITALISED.finditer(question) if match.start() > 0]
+    words = [] if question.isupper() else [folded(re.sub(r"['’]s$", "", match.group(0)))
+                                           for match in _WORD.finditer(question)
+                                           if match.start() > 0 and match.group(0)[0].isupper()]
     return list(dict.fromkeys([word for word in words if word not in _NOT_NAMES] + _YEAR.findall(question)))
 
 
 def named_share(names: Sequence[str], text: str) -> float:
-    """The share of `names` that `text` states as whole words, ignoring case; 1 when there are none."""
+    """The share of `names` that `text` states as whole words, ignoring case and accents; 1 when there are none."""
     if not names:
         return 1.0
-    lowered = text.lower()
-    return sum(bool(re.search(rf"\b{re.escape(name)}\b", lowered)) for name in names) / len(names)
+    said = folded(text)
+    return sum(bool(re.search(rf"\b{re.escape(name)}\b", said)) for name in names) / len(names)
+
+
+def folded(text: str) -> str:
+    """`text` lower-cased without accents or the ayn and hamza marks of transliterated Arabic, so a name typed
+    plainly is the name written with them ("Hadi al-Amiri", "Hādī al-ʿĀmirī")."""
+    return "".join(char for char in unicodedata.normalize("NFD", text)
+                   if not unicodedata.combining(char) and char not in "ʿʾ").casefold()
 
 
 def balance_quotes(sentence: str) -> str:

@@ -36,8 +36,9 @@ def test_a_name_typed_composed_finds_text_stored_decomposed(tmp_path: Path, embe
     sync(settings, embedder)
     retriever = Retriever.open(index, embedder, settings)
 
-    answer = retriever.ask("Whom did Hādī al-ʿĀmirī meet?")
-    assert answer.confident and "Kadhimi" in answer.text
+    for typed in ("Whom did Hādī al-ʿĀmirī meet?", "Whom did Hadi al-Amiri meet?"):  # the plain one scored 0
+        answer = retriever.ask(typed)
+        assert answer.confident and "Kadhimi" in answer.text, typed
     assert retriever.search("rencontré mardi", k=1, mode="bm25")[0].doc_id == "olj.md"
     assert retriever.search("Kadhimi Arab League", k=1, mode="bm25")[0].doc_id == "shy.txt"
     assert "17 seats" in retriever.document("shy.txt").text
