@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Sync the index with the corpus: embed new and changed files, drop "
                                          "removed ones. Example: python -m qa build")
     build.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
+    build.add_argument("--prune", action="store_true",
+                       help="let the build remove more than half of the documents (all of them, too), whose files "
+                            "are gone; without it, such a build is refused")
     build.add_argument("--workers", type=argument(whole_number, "--workers"), default=1,
                        help="embed in this many processes, each writing its share (database stores only; default 1)")
 
@@ -170,7 +173,8 @@ def fail(message: str, as_json: bool) -> None:
 
 
 def run_build(args: argparse.Namespace, settings: Settings) -> int:
-    report = _sync(settings, Embedder.from_settings(settings), rebuild=args.rebuild, workers=args.workers)
+    report = _sync(settings, Embedder.from_settings(settings), rebuild=args.rebuild, workers=args.workers,
+                   prune=args.prune)
     return 1 if report.failed and not (report.changed or report.unchanged) else 0
 
 
@@ -273,7 +277,8 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _sync(settings: Settings, embedder: Embedder, rebuild: bool = False, workers: int = 1) -> SyncReport:
+def _sync(settings: Settings, embedder: Embedder, rebuild: bool = False, workers: int = 1,
+          prune: bool = False) -> SyncReport:
     """Sync with a tqdm bar on stderr (chunks embedded; files done with several workers), then print what
     changed, file by file."""
     from tqdm import tqdm
@@ -284,7 +289,7 @@ def _sync(settings: Settings, embedder: Embedder, rebuild: bool = False, workers
             bar.total = total
             bar.update(done - bar.n)
 
-        report = sync(settings, embedder, rebuild=rebuild, progress=progress, workers=workers)
+        report = sync(settings, embedder, rebuild=rebuild, progress=progress, workers=workers, prune=prune)
     for label, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         for name in names:
             say(f"{label}: {name}")

@@ -51,12 +51,14 @@ def sync(
     stage: Stage | None = None,
     wait: bool = True,
     workers: int = 1,
+    prune: bool = False,
 ) -> SyncReport:
     """Bring the index in `settings.index_dir` up to date with `settings.corpus_dir`; see SyncReport.
 
     With `wait=False`, raise BuildLockedError at once if another build is running (the page uses this
     so it never hangs behind a command-line build). `workers` > 1 embeds in that many processes
-    (`ingest_in_parallel`, database stores only).
+    (`ingest_in_parallel`, database stores only). `prune` lets a sync remove most of the index (see
+    `check_removals`).
     """
     if settings.chunk_tokens > embedder.max_tokens:
         raise QAError(f"chunk_tokens {settings.chunk_tokens} exceeds the model's window of {embedder.max_tokens}")
@@ -70,7 +72,7 @@ def sync(
     try:
         with writer.lock(wait=wait):
             report.rebuilt = not writer.prepare(manifest_for(settings, embedder), rebuild)
-            _sync_locked(settings, embedder, writer, report, progress, tell, workers)
+            _sync_locked(settings, embedder, writer, report, progress, tell, workers, prune)
             writer.publish()
     finally:
         writer.close()
@@ -93,15 +95,11 @@ def withdraw_unindexed(added: Sequence[str], report: SyncReport, settings: Setti
 
 
 def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report: SyncReport,
-                 progress: Progress | None, tell: Stage, workers: int = 1) -> None:
+                 progress: Progress | None, tell: Stage, workers: int = 1, prune: bool = False) -> None:
     """The body of `sync`, run under the store's build lock: compare, load, then embed and write what changed."""
     indexed = writer.indexed()
     tell("Checking the corpus")
     files = corpus_files(settings.corpus_dir)
-    if len(indexed) > 1 and not files:  # one document may go by `remove`; all at once is a folder gone missing
-        raise QAError(f"the corpus folder {settings.corpus_dir} holds no articles, and the index {len(indexed):,} "
-                      "documents: a sync would remove them all (a share that failed to mount?); to empty the "
-                      "index on purpose, run `python -m qa build --rebuild`")
     hashes: dict[str, str] = {}
     unreadable: set[str] = set()
     for doc_id, path in files.items():
@@ -127,6 +125,8 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
             seen[digest] = doc_id
     duplicate_ids = {doc_id for doc_id, _ in report.duplicates}
     report.removed = sorted((set(indexed) - set(hashes) - unreadable) | (duplicate_ids & set(indexed)))
+    if not prune:
+        check_removals(len(report.removed), len(indexed), settings.corpus_dir)
 
     if workers > 1 and to_load:
         tell(f"Reading and embedding {len(to_load)} new or changed files with {workers} workers")
@@ -140,6 +140,19 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
             report.chunks_embedded = sum(len(chunks) for _, chunks in add)
             report.generation = embed_and_write(writer, embedder, add, set(report.removed), progress, tell)
     writer.save_report(report)
+
+
+PRUNE_SHARE, PRUNE_FLOOR = 0.5, 20  # more than this share of an index of at least this many documents
+
+
+def check_removals(removed: int, indexed: int, corpus_dir: Path) -> None:
+    """QAError when a sync would remove every document of an index of two or more, or more than PRUNE_SHARE of
+    one of PRUNE_FLOOR or more, unless asked with --prune: a share that failed to mount, or --corpus pointed at
+    the wrong folder, looks like files removed, and their vectors would be lost to a long re-embedding."""
+    if (indexed > 1 and removed == indexed) or (indexed >= PRUNE_FLOOR and removed > PRUNE_SHARE * indexed):
+        raise QAError(f"this build would remove {removed:,} of the index's {indexed:,} documents, whose files are not "
+                      f"in {corpus_dir} (a share that failed to mount, or the wrong --corpus?); the index is "
+                      "unchanged. If they were removed on purpose, run `python -m qa build --prune`")
 
 
 def load_changed(files: Sequence[tuple[str, Path]], indexed: set[str], settings: Settings, embedder: Embedder,

@@ -141,7 +141,7 @@ def test_a_corpus_folder_gone_empty_does_not_empty_the_index(fresh_settings: Set
     sync(fresh_settings, embedder)
     for path in fresh_settings.corpus_dir.glob("*.txt"):
         path.unlink()
-    with pytest.raises(QAError, match="holds no articles, and the index 2 documents.*--rebuild"):
+    with pytest.raises(QAError, match="would remove 2 of the index's 2 documents.*--prune"):
         sync(fresh_settings, embedder)
     assert len(Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).documents()) == 2
     with pytest.raises(QAError, match="does not exist"):
@@ -161,3 +161,26 @@ def test_a_folder_in_place_of_the_sync_report_is_replaced_and_the_build_succeeds
     report = sync(fresh_settings, embedder)
     assert report.added == ["falcons.md"]
     assert Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).store.last_report().added == ["falcons.md"]
+
+
+def test_a_build_that_would_remove_most_of_the_index_asks_for_prune(fresh_settings: Settings, embedder: Embedder,
+                                                                     tmp_path) -> None:
+    """--corpus pointed at a folder holding one stray file removed 593 documents in a plain build, their vectors
+    lost to a long re-embedding."""
+    for n in range(40):
+        (fresh_settings.corpus_dir / f"note-{n}.txt").write_text(f"Note {n}: the harbour of Basra reopened.")
+    sync(fresh_settings, embedder)
+    stray = tmp_path / "downloads"
+    stray.mkdir()
+    (stray / "stray.txt").write_text("A stray note about falcons in Duhok.")
+    with pytest.raises(QAError, match="would remove 42 of the index's 42 documents.*--prune"):
+        sync(replace(fresh_settings, corpus_dir=stray), embedder)
+    assert len(Retriever.open(fresh_settings.index_dir, embedder, fresh_settings).documents()) == 42
+    for n in range(15):
+        (fresh_settings.corpus_dir / f"note-{n}.txt").unlink()
+    assert len(sync(fresh_settings, embedder).removed) == 15, "removing under half goes through"
+    for n in range(15, 40):
+        (fresh_settings.corpus_dir / f"note-{n}.txt").unlink()
+    with pytest.raises(QAError, match="would remove 25 of the index's 27 documents"):
+        sync(fresh_settings, embedder)
+    assert len(sync(fresh_settings, embedder, prune=True).removed) == 25
