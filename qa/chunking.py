@@ -26,21 +26,22 @@ def chunk_document(
 
     A chunk holds the sentences that start on one page, so it cites one page; a sentence that runs on over a page
     break stays whole, in the chunk of the page it starts on. A sentence longer than the window is cut by
-    `split_long` (which returns pieces of at most `max_tokens` tokens) rather than truncated.
+    `split_long` (which returns pieces of at most `max_tokens` tokens) rather than truncated, each piece on the
+    page where it starts.
     """
     sentences = split_sentences(doc.text)
     counts = count_tokens([doc.text[s:e] for s, e in sentences])
+    pieces: list[tuple[int, int, int]] = []
+    for (start, end), count in zip(sentences, counts):
+        if count <= max_tokens:
+            pieces.append((start, end, count))
+        else:
+            for piece_start, piece_end in split_long(doc.text[start:end], max_tokens):
+                text = doc.text[start + piece_start : start + piece_end]
+                pieces.append((start + piece_start, start + piece_end, count_tokens([text])[0]))
     chunks: list[Chunk] = []
-    for page, on_page in groupby(zip(sentences, counts), key=lambda item: doc.page_at(item[0][0])):
-        pieces: list[tuple[int, int, int]] = []
-        for (start, end), count in on_page:
-            if count <= max_tokens:
-                pieces.append((start, end, count))
-            else:
-                for piece_start, piece_end in split_long(doc.text[start:end], max_tokens):
-                    text = doc.text[start + piece_start : start + piece_end]
-                    pieces.append((start + piece_start, start + piece_end, count_tokens([text])[0]))
-        for group in pack(pieces, max_tokens, overlap_tokens):
+    for page, on_page in groupby(pieces, key=lambda piece: doc.page_at(piece[0])):
+        for group in pack(list(on_page), max_tokens, overlap_tokens):
             start, end = group[0][0], group[-1][1]
             chunks.append(
                 Chunk(

@@ -18,8 +18,8 @@ _BOILERPLATE = re.compile(
       | .{0,80}\ delivers\ independent\ and\ unrivalled\ coverage.*
       | advertisement
       | share\ (this|on)\ .{0,60}
-      | by\ [A-Z][^.!?]{0,60}
-      | (\d{1,2}\ )?[A-Z][a-z]+\ \d{1,2}(,\ \d{4}|\ \d{4})?
+      | (?-i:[Bb][Yy]\ [A-Z][\w.'’-]*(\ (and\ |[a-z]{1,3}[\ -])?[A-Z][\w.'’-]*){0,4})
+      | (\d{1,2}\ )?(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\ \d{1,2}(,\ \d{4}|\ \d{4})?
       | \d{4}-\d{2}-\d{2}
     )$""",
     re.VERBOSE | re.IGNORECASE,

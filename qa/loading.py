@@ -53,7 +53,8 @@ _MONTH_FORMATS = ("%B %Y", "%b %Y")
 
 # How files are read and cut into passages: raised whenever a reader or the chunker changes what a file gives, so
 # the next build reads again the files an earlier version read (an index entry keeps the key it was read with).
-# 2: .md through markdown-it, declared web-page charsets, character references, PDF running lines and page breaks.
+# 2: .md through markdown-it, declared web-page charsets, character references, one Unicode form, legacy encodings
+# detected, PDF running lines, footnotes and page breaks, headings no longer taken for dates or by-lines.
 READING_VERSION = 2
 
 

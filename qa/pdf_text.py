@@ -9,16 +9,18 @@ between them is a real one:
   with a capital, comes after a paragraph end and is followed by a capitalized line ("Background");
 - the line is clearly shorter than the page's typical line and ends with sentence punctuation
   (the last line of a paragraph);
+- the next line starts a footnote at the foot of the page (`footnote_starts`);
 - a blank line.
 
 A mistake either way costs little: a false break falls at a sentence end, and a missed one puts two
 paragraphs on one line, where sentence splitting still separates them.
 
-The pages are then one text (`join_pages`): apart by a blank line, or run on where a paragraph goes on over the
-page break, so a sentence across it reads whole too.
+The pages are then one text (`join_pages`): apart by a blank line, or run on where a sentence goes on over the
+page break in lowercase, so it reads whole too.
 
-Before that, `without_running_lines` drops what a report prints on every page (a running header, "Page 3 of 12"),
-which would otherwise run into the first and last sentence of each page and make passages of its own.
+Before that, `without_running_lines` drops what a report prints on most pages, or on two pages in a row (a running
+header, a chapter's header, "Page 3 of 12"), which would otherwise run into the first and last sentence of each
+page and make passages of its own.
 """
 
 from __future__ import annotations
@@ -44,19 +46,20 @@ RUNNING_EDGE = 3  # ... when it is among a page's first or last lines of text, w
 
 
 def without_running_lines(pages: list[str]) -> list[str]:
-    """The pages' texts without the lines printed at the top or bottom of most pages (numbers aside: "Page 2 of
-    3" and "Page 3 of 3" are one line) and without such lines that are only a page number; a one-page document
-    keeps its lines."""
+    """The pages' texts without the lines printed at the top or bottom of most pages, or of two pages in a row (a
+    chapter's own header), numbers aside ("Page 2 of 3" and "Page 3 of 3" are one line), and without such lines
+    that are only a page number; a one-page document keeps its lines."""
     keyed = [_edge_keys(page.splitlines()) for page in pages]
     if sum(1 for page in keyed if page) < 2:
         return pages
-    on_pages: dict[str, int] = {}
-    for page in keyed:
+    on_pages: dict[str, list[int]] = {}
+    for number, page in enumerate(keyed):
         for key in {key for _, key in page if key}:
-            on_pages[key] = on_pages.get(key, 0) + 1
+            on_pages.setdefault(key, []).append(number)
     needed = max(2, RUNNING_SHARE * sum(1 for page in keyed if page))
-    return ["\n".join(line for line, key in page
-                      if not key or (on_pages[key] < needed and not _PAGE_NUMBER.fullmatch(key)))
+    running = {key for key, numbers in on_pages.items()
+               if len(numbers) >= needed or any(b == a + 1 for a, b in zip(numbers, numbers[1:]))}
+    return ["\n".join(line for line, key in page if not key or (key not in running and not _PAGE_NUMBER.fullmatch(key)))
             for page in keyed]
 
 
@@ -74,8 +77,9 @@ def _running_key(line: str) -> str:
 
 def rejoin_lines(page_text: str) -> str:
     """The page's text with one line per paragraph, heading or list item, so sentences are not cut at line ends."""
-    lines = [line.strip() for line in page_text.splitlines()]
+    lines = [" ".join(line.split()) for line in page_text.splitlines()]  # a justified line's double spaces too
     width = _typical_width(lines)
+    notes = footnote_starts(lines)
     paragraphs: list[str] = []
     current = ""
     for i, line in enumerate(lines):
@@ -86,10 +90,25 @@ def rejoin_lines(page_text: str) -> str:
         following = lines[i + 1] if i + 1 < len(lines) else ""
         after_following = lines[i + 2] if i + 2 < len(lines) else ""
         in_item = bool(_BULLET.match(current) or _NUMBERED.match(current))
-        if not following or _breaks_after(previous, line, following, after_following, width, in_item):
+        if (not following or i + 1 in notes
+                or _breaks_after(previous, line, following, after_following, width, in_item)):
             paragraphs.append(current)
             current = ""
     return "\n".join(paragraphs)
+
+
+# A footnote starts with its number ("1 Figures from...", "¹ See...") or a mark ("* Estimate"), then a capital.
+_FOOTNOTE = re.compile(r"^(\d{1,3}\s+|[¹²³⁴⁵⁶⁷⁸⁹⁰]+\s*|[*†‡§]\s*)[A-Z“\"]")
+FOOTNOTE_LINES = 8  # footnotes stand among a page's last lines of text
+
+
+def footnote_starts(lines: list[str]) -> set[int]:
+    """Indexes of the lines that start a footnote: from the first line among the page's last FOOTNOTE_LINES lines
+    of text that opens like one, each line that opens like one. Its small print runs as long as a body line, so
+    it would otherwise continue the sentence above it ("...driven 1 Figures from the Tracking Matrix")."""
+    text = [i for i, line in enumerate(lines) if line]
+    first = next((i for i in text[-FOOTNOTE_LINES:] if _FOOTNOTE.match(lines[i])), None)
+    return set() if first is None else {i for i in text if i >= first and _FOOTNOTE.match(lines[i])}
 
 
 def _typical_width(lines: list[str]) -> int:
@@ -158,9 +177,6 @@ def _glue(text: str, line: str) -> tuple[int, str]:
     return 0, ""
 
 
-_HEADING_WORDS = 8  # a page's last block without final punctuation is a heading up to this many words long
-
-
 def join_pages(pages: list[str]) -> tuple[str, tuple[PageSpan, ...]]:
     """The pages' texts as one text, with where each non-empty page lies in it.
 
@@ -183,12 +199,9 @@ def join_pages(pages: list[str]) -> tuple[str, tuple[PageSpan, ...]]:
 
 
 def _runs_on(last: str, first: str) -> bool:
-    """True when the block that ends one page goes on in the block that starts the next: it ends no sentence, the
-    next is no list item, and either the next starts in lowercase or the block is too long for a heading and is
-    no list item itself."""
-    if not last or not first or _SENTENCE_END.search(last) or _BULLET.match(first) or _NUMBERED.match(first):
+    """True when the block that ends one page goes on in the block that starts the next: it ends no sentence and
+    is no list item or footnote, and the next starts in lowercase, mid-sentence. A capital is not enough: a caption,
+    a heading or a header printed at the page break starts with one too, and would be glued into the sentence."""
+    if not last or not first or _SENTENCE_END.search(last) or not first[0].islower():
         return False
-    if first[0].islower():
-        return True
-    is_item = bool(_BULLET.match(last) or _NUMBERED.match(last))
-    return not is_item and len(last.split()) > _HEADING_WORDS
+    return not (_BULLET.match(last) or _NUMBERED.match(last) or _FOOTNOTE.match(last))

@@ -86,6 +86,19 @@ def test_chunks_keep_their_page_and_never_span_two(embedder: Embedder) -> None:
         assert span.start <= chunk.start and chunk.end <= span.end
 
 
+def test_a_long_run_over_a_page_break_is_cited_piece_by_piece_at_the_page_each_starts_on(embedder: Embedder) -> None:
+    """A table read as one run of figures over two pages was split into window-sized pieces that all cited the
+    page it started on: the densest region's row, on page 2, was cited as page 1."""
+    rows = ["Savanna 172 784 94 21.2", "Coast 130 612 80 17.9", "Highlands 98 455 61 12.4"] * 40
+    first, second = " ".join(rows[:60]), " ".join(rows[60:])
+    text = f"{first} {second}"
+    spans = (PageSpan(1, 0, len(first)), PageSpan(2, len(first) + 1, len(text)))
+    doc = Document(doc_id="t.pdf", path="t.pdf", text=text, pages=spans)
+    chunks = chunk_document(doc, embedder.count_tokens, 64, 16, embedder.split_long)
+    assert {chunk.page for chunk in chunks} == {1, 2}
+    assert all(chunk.page == doc.page_at(chunk.start) for chunk in chunks)
+
+
 def test_chunking_a_loaded_pdf(tmp_path: Path, embedder: Embedder) -> None:
     from tests.test_loading import make_pdf
 

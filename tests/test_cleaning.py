@@ -33,3 +33,12 @@ def test_caption_repeated_twice_is_removed_entirely() -> None:
     cleaned = clean_text(f"Body text of the article.\n{caption}\n{caption}\nMore body text.")
     assert "destroyed vehicle" not in cleaned
     assert cleaned == "Body text of the article.\n\nMore body text."
+
+
+def test_headings_that_look_like_dates_or_bylines_are_kept() -> None:
+    """"Appendix 1", "Chapter 3" or "Table 4" alone on a line were taken for a date, and "By country" for a by-line,
+    and dropped; dates and by-lines still go."""
+    kept = ["Appendix 1", "Chapter 3", "Table 4", "Goal 16", "By country", "By the time the convoy arrived, it was dark."]
+    dropped = ["November 7, 2021", "Nov. 7, 2021", "By Suadad al-Salhy", "By Lizzie Dearden and Tom Smith",
+               "BY JOHN SMITH"]
+    assert clean_text("\n".join(kept + dropped)).split("\n\n") == kept

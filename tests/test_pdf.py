@@ -190,17 +190,17 @@ def test_chunks_of_a_rejoined_pdf_keep_exact_text_and_page(tmp_path: Path, embed
 def test_a_sentence_across_a_page_break_reads_whole_and_cites_the_page_it_starts_on(
     tmp_path: Path, embedder: Embedder
 ) -> None:
-    """Passages never spanned two pages, so the sentence the page break cut was answered as "...freight rates on
-    the Valmora to Ostend route rose by 14 per cent in", without the month that followed on the next page."""
+    """Passages never spanned two pages, so the sentence the page break cut was answered as "Analysts at", and
+    its figure was in a sentence of its own on the next page."""
     pdf = new_pdf()
     pdf.add_page()
     write_block(pdf, STRIKE)
-    pdf.set_y(pdf.h - pdf.b_margin - 14)  # room for two lines: the paragraph runs on over the page break
+    pdf.set_y(pdf.h - pdf.b_margin - 7)  # room for one line: the paragraph runs on over the page break
     write_block(pdf, FREIGHT)
     write_block(pdf, HARBOUR)
     path = save(pdf, tmp_path / "page-break.pdf")
     first_page = PdfReader(path).pages[0].extract_text()
-    assert "Valmora" in first_page and "sharpest" not in first_page, "the sentence must cross the page break"
+    assert first_page.endswith("Analysts at"), "the sentence must cross the page break"
 
     doc = load_document(path)
 
@@ -212,8 +212,85 @@ def test_a_sentence_across_a_page_break_reads_whole_and_cites_the_page_it_starts
     chunks = chunk_document(doc, embedder.count_tokens, 60, 8, embedder.split_long)
     valmora = next(chunk for chunk in chunks if "Valmora" in chunk.text)
     assert sentence_containing(valmora.text, "Valmora") == sentence_containing(FREIGHT, "Valmora")
-    assert valmora.page == 1 and doc.page_at(valmora.start + valmora.text.index("sharpest")) == 2
+    assert valmora.page == 1 and doc.page_at(valmora.start + valmora.text.index("14 per cent")) == 2
     assert next(chunk for chunk in chunks if "northern channel" in chunk.text).page == 2
+
+
+class FootnotedReport(FPDF):
+    """A report with a footnote in small print at the foot of page 1 and "Title | N" at the foot of each page."""
+
+    def footer(self) -> None:
+        if self.page_no() == 1:
+            self.set_y(-28)
+            self.set_font("helvetica", size=7.5)
+            self.multi_cell(0, 3.6, "1 Figures from the port authority's ledger for the months of January to "
+                                    "December, as audited by the chamber of commerce in Ostend in the spring")
+        self.set_y(-15)
+        self.set_font("helvetica", size=8)
+        self.cell(0, 5, f"Valmora Freight Review | {self.page_no()}", align="C")
+
+
+def test_a_footnote_at_the_foot_of_a_page_stays_out_of_the_sentences(tmp_path: Path) -> None:
+    """Its small print runs as long as a body line, so it continued the sentence above it, and the next page's
+    continuation was glued after it: "...rates on the 1 Figures from the port authority's ledger... Valmora"."""
+    pdf = FootnotedReport()
+    pdf.set_auto_page_break(True, 30)
+    pdf.set_font("helvetica", size=12)
+    pdf.add_page()
+    write_block(pdf, STRIKE)
+    pdf.set_y(pdf.page_break_trigger - 7.1)
+    write_block(pdf, FREIGHT)
+    write_block(pdf, HARBOUR)
+    path = save(pdf, tmp_path / "footnoted.pdf")
+    assert "1 Figures from" in PdfReader(path).pages[0].extract_text()
+
+    text = load_document(path).text
+
+    note = sentence_containing(text, "port authority's ledger")
+    assert note.startswith("1 Figures from") and "Analysts" not in note and "chamber of commerce said" not in note
+    assert "Page" not in text and "Freight Review |" not in text
+    for words in ("Shipping costs", "Importers passed", "northern channel"):
+        assert "Figures" not in sentence_containing(text, words)
+
+
+class ChapteredReport(FPDF):
+    """A report whose running header names the chapter: "Chapter 1: Freight" on pages 1-2, then "Chapter 2"."""
+
+    def header(self) -> None:
+        chapter = 1 if self.page_no() <= 2 else 2
+        self.cell(0, 8, f"Chapter {chapter}: {'Freight' if chapter == 1 else 'The harbour'}", align="C",
+                  new_x="LMARGIN", new_y="NEXT")
+
+
+def test_a_chapters_own_running_header_is_dropped_and_the_sentence_under_it_reads_whole(tmp_path: Path) -> None:
+    """The header of one chapter is on too few pages to count as running, so it was glued into the sentence
+    across the page break: "...Analysts at Chapter 1: Freight the chamber of commerce..."."""
+    pdf = ChapteredReport()
+    pdf.set_font("helvetica", size=12)
+    pdf.add_page()
+    write_block(pdf, STRIKE)
+    pdf.set_y(pdf.page_break_trigger - 7.1)
+    write_block(pdf, FREIGHT)
+    for text in (HARBOUR, WINTER, STRIKE, HARBOUR):  # chapter 2 is longer: chapter 1's header is on 2 of 6 pages
+        pdf.add_page()
+        write_block(pdf, text)
+    text = load_document(save(pdf, tmp_path / "chapters.pdf")).text
+    assert "Chapter" not in text
+    assert sentence_containing(text, "Valmora") == sentence_containing(FREIGHT, "Valmora")
+
+
+def test_a_caption_at_the_foot_of_a_page_is_not_glued_to_the_next_page(tmp_path: Path) -> None:
+    """A caption (or heading) without final punctuation ending a page was glued to the next page's first
+    sentence, which was then cited at the caption's page."""
+    pdf = new_pdf()
+    pdf.add_page()
+    write_block(pdf, STRIKE)
+    write_block(pdf, "Figure 3: Freight rates on the Valmora to Ostend route by month, 2020 to 2024")
+    pdf.add_page()
+    write_block(pdf, HARBOUR)
+    doc = load_document(save(pdf, tmp_path / "caption.pdf"))
+    assert sentence_containing(doc.text, "harbour authority").startswith("The harbour authority")
+    assert doc.page_at(doc.text.index("The harbour authority")) == 2
 
 
 def test_a_word_broken_over_a_page_break_is_rejoined_and_belongs_to_no_page(tmp_path: Path) -> None:
@@ -236,14 +313,14 @@ def test_a_word_broken_over_a_page_break_is_rejoined_and_belongs_to_no_page(tmp_
 @pytest.mark.parametrize(
     ("last", "first", "runs_on"),
     [
-        ("freight rates on the Valmora to", "Ostend rose by 14 per cent.", False),  # could be a heading's length
-        ("analysts said freight rates on the Valmora to Ostend route rose by", "14 per cent in March.", True),
+        ("analysts said freight rates on the Valmora to", "the Ostend route rose by 14 per cent.", True),
         ("the ministry said the", "families would be paid.", True),
+        ("analysts said freight rates on the Valmora to Ostend route rose by", "14 per cent in March.", False),
+        ("the union said the deal would be put to a vote of all members", "Dock workers ended their strike.", False),
         ("Importers passed most of the increase on to shops within weeks.", "the figures are provisional.", False),
+        ("1 Figures from the port authority's ledger for the year", "the rates rose.", False),
+        ("• night shifts for customs officers at the port of", "valmora and Ostend.", False),
         ("Background to the strike at the port of Valmora this spring", "• a second pier", False),
-        ("• night shifts for customs officers at the port of Valmora and Ostend", "The ministry promised.", False),
-        ("• night shifts for customs officers at the port of", "Valmora and Ostend.", False),
-        ("the union said the deal would be put to a vote of all members", "Dock workers ended their strike.", True),
     ],
 )
 def test_a_block_runs_on_over_a_page_break_only_when_it_ends_no_sentence(last: str, first: str, runs_on: bool) -> None:
