@@ -120,10 +120,11 @@ def _typical_width(lines: list[str]) -> int:
 def _breaks_after(previous: str, line: str, following: str, after_following: str, width: int,
                   in_item: bool = False) -> bool:
     """True when the break between `line` and `following` ends a block rather than wrapping a paragraph; `in_item`
-    when the block so far is a list item, which ends at its first short line, punctuated or not."""
+    when the block so far is a list item, which ends at its first short line, punctuated or not, or before a
+    capitalized line (an item's wrapped line goes on in lowercase; a paragraph after a full-width item starts anew)."""
     short = len(line) < _SHORT * width
     ends_sentence = bool(_SENTENCE_END.search(line))
-    if _BULLET.match(following) or (in_item and short):
+    if _BULLET.match(following) or (in_item and (short or _starts_capitalized(following))):
         return True
     # A wrapped sentence can put "14." at the start of a line, so a number starts an item only after a block end.
     if _NUMBERED.match(following) and (short or ends_sentence):

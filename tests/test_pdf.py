@@ -152,6 +152,20 @@ def test_the_last_list_item_does_not_run_into_the_paragraph_after_it(tmp_path: P
     assert load_document(save(pdf, tmp_path / "demands.pdf")).text.split("\n\n") == list(blocks)
 
 
+def test_a_full_width_list_item_does_not_swallow_the_paragraph_after_it(tmp_path: Path) -> None:
+    """"• Public employment services reach fewer than one in five young jobseekers Humanitarian partners..."."""
+    pdf = new_pdf()
+    pdf.add_page()
+    item = "• Public employment services in the region reach fewer than one in five young jobseekers"
+    pdf.set_font("helvetica", size=11)
+    write_block(pdf, "The review found two gaps:")
+    write_block(pdf, item)
+    write_block(pdf, STRIKE)
+    path = save(pdf, tmp_path / "item.pdf")
+    assert len(raw_lines(path)[1]) >= 0.75 * max(len(line) for line in raw_lines(path)), "the item runs full width"
+    assert load_document(path).text.split("\n\n") == ["The review found two gaps:", item, STRIKE]
+
+
 def test_a_number_opening_a_wrapped_line_does_not_start_a_list_item() -> None:
     lines = "Analysts said freight rates on the Valmora to Ostend route rose by\n14. Then they fell again in April."
     assert rejoin_lines(lines) == lines.replace("\n", " ")
