@@ -16,7 +16,7 @@ from typing import TextIO
 from qa.config import Settings, whole_number
 from qa.corpus import REMOVED_DIR, add_paths, remove_file
 from qa.embedding import Embedder
-from qa.errors import QAError
+from qa.errors import IndexMismatchError, QAError
 from qa.evaluation import benchmark, cached_index_dir, held_out_articles, write_results
 from qa.export import citation, relevance
 from qa.indexer import SyncReport, sync, withdraw_unindexed
@@ -263,6 +263,10 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
         raise QAError(f"no index in {settings.index_dir}; build it with `python -m qa build`")
     try:
         serving = Retriever.open(settings=settings).store
+    except IndexMismatchError as error:  # intact, but of another model: that is what to say, not "damaged"
+        for name, problem in report:
+            say(f"{name}: {problem or 'verified'}")
+        raise error
     except QAError:  # no generation is intact: each one's problem is what the reader needs to see
         serving = None
     served = Path(serving.location()).name if serving else ""
@@ -290,9 +294,12 @@ def _sync(settings: Settings, embedder: Embedder, rebuild: bool = False, workers
             bar.update(done - bar.n)
 
         report = sync(settings, embedder, rebuild=rebuild, progress=progress, workers=workers, prune=prune)
-    for label, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
+    changed = [name for name in report.updated if name not in set(report.reread)]
+    for label, names in (("added", report.added), ("updated", changed), ("removed", report.removed)):
         for name in names:
             say(f"{label}: {name}")
+    if report.reread:
+        say(f"read again: {len(report.reread):,} unchanged files, once, by this version's readers")
     for name, reason in report.failed:
         say(f"failed: {name}: {reason}", file=sys.stderr)
     for name, original in report.duplicates:

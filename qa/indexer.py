@@ -28,7 +28,7 @@ from qa.corpus import corpus_files, remove_file
 from qa.embedding import Embedder, Progress
 from qa.errors import LoadError, QAError
 from qa.integrity import sha256
-from qa.loading import content_key, load_document
+from qa.loading import content_key, load_document, same_file
 from qa.records import Chunk, Document, SyncReport
 from qa.storage import Manifest, Writer, batches, open_writer
 
@@ -118,7 +118,10 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
     for doc_id, digest in hashes.items():
         if indexed.get(doc_id) == digest:
             report.unchanged.append(doc_id)
-        elif digest in seen:
+            continue
+        if doc_id in indexed and same_file(indexed[doc_id], digest):
+            report.reread.append(doc_id)
+        if digest in seen:
             report.duplicates.append((doc_id, seen[digest]))
         else:
             to_load.append(doc_id)
@@ -128,6 +131,8 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
     if not prune:
         check_removals(len(report.removed), len(indexed), settings.corpus_dir)
 
+    if report.reread:
+        tell(f"Reading again {len(report.reread)} unchanged files that an earlier version of the readers read (once)")
     if workers > 1 and to_load:
         tell(f"Reading and embedding {len(to_load)} new or changed files with {workers} workers")
         report.generation = writer.write(set(report.removed), [], np.zeros((0, embedder.dimension), np.float32))

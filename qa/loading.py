@@ -63,6 +63,11 @@ def content_key(digest: str) -> str:
     return f"{digest}/r{READING_VERSION}"
 
 
+def same_file(recorded: str, key: str) -> bool:
+    """Whether two content keys are of the same bytes (read by different versions, or before versions were kept)."""
+    return recorded.partition("/")[0] == key.partition("/")[0]
+
+
 def load_document(path: Path, doc_id: str | None = None, max_bytes: int = 20_000_000) -> Document:
     """Read one corpus file into a Document; raises LoadError naming the file and the reason."""
     path = Path(path)

@@ -35,8 +35,9 @@ def sync_notices(report: SyncReport, uploaded: Sequence[str] = (), previous: Syn
     previous = previous or SyncReport()
     failed = fresh(report.failed, previous.failed, uploaded)
     duplicates = fresh(report.duplicates, previous.duplicates, uploaded)
+    again = f" ({len(report.reread)} unchanged, read again by this version's readers)" if report.reread else ""
     done = [f"{len(names)} {verb}" for names, verb in
-            ((report.added, "added"), (report.updated, "updated"), (report.removed, "removed")) if names]
+            ((report.added, "added"), (report.updated, f"updated{again}"), (report.removed, "removed")) if names]
     notices = []
     if done:
         embedded = f" ({counted(report.chunks_embedded, 'passage')} indexed)" if report.chunks_embedded else ""

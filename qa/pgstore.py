@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -38,7 +38,8 @@ from qa.bm25 import B, K1
 from qa.errors import BuildLockedError, IndexMismatchError, IndexNotFoundError, QAError, StoreUnavailableError
 from qa.records import Chunk, Document, SyncReport
 from qa.storage import (
-    Candidates, DocumentRow, Filters, Manifest, Store, Writer, document_from_row, filter_sql, pages_json,
+    REBUILD_ASKED, Candidates, DocumentRow, Filters, Manifest, Store, Writer, document_from_row, filter_sql,
+    pages_json,
 )
 from qa.text import query_terms, tokenize
 
@@ -88,7 +89,6 @@ def _schema(dimension: int) -> str:
 _TABLES = ("qa_manifest", "qa_documents", "qa_chunks", "qa_postings", "qa_terms", "qa_stats", "qa_sync")
 
 
-REBUILD = "rebuild it with `python -m qa build --rebuild`"  # a shared database is rebuilt only when asked
 REBUILD_SCHEMA = "qa_rebuild"  # where a --rebuild writes its tables until they replace the live ones
 
 
@@ -136,7 +136,6 @@ class PostgresStore(Store):
     with the fetch of its passages sees one state (`snapshot`). A connection the server drops (a restart, a
     failover, an idle-session timeout) is opened again on the next read."""
 
-    rebuild_hint = REBUILD
 
     def __init__(self, url: str, conn: psycopg.Connection) -> None:
         self.url = url
@@ -463,7 +462,7 @@ class PostgresWriter(Writer):
     def save_report(self, report: SyncReport) -> None:
         self.conn.execute("""INSERT INTO qa_sync (id, report) VALUES (1, %s)
                              ON CONFLICT (id) DO UPDATE SET report = EXCLUDED.report""",
-                          [json.dumps(asdict(report))])
+                          [json.dumps(report.stored())])
 
     def close(self) -> None:
         self.conn.close()
@@ -477,11 +476,11 @@ def check_same_settings(existing: Manifest, wanted: Manifest, where: str) -> Non
     if existing.format_version != wanted.format_version:
         raise IndexMismatchError(
             f"index in {where} has format {existing.format_version}, this version writes {wanted.format_version}; "
-            f"{REBUILD}"
+            f"{REBUILD_ASKED}"
         )
-    existing.check_compatible(wanted.model, wanted.dimension, where, REBUILD)
+    existing.check_compatible(wanted.model, wanted.dimension, where)
     if (existing.chunk_tokens, existing.overlap_tokens) != (wanted.chunk_tokens, wanted.overlap_tokens):
         raise IndexMismatchError(
             f"index in {where} was chunked at {existing.chunk_tokens}/{existing.overlap_tokens} word pieces, "
-            f"not {wanted.chunk_tokens}/{wanted.overlap_tokens}; {REBUILD}"
+            f"not {wanted.chunk_tokens}/{wanted.overlap_tokens}; {REBUILD_ASKED}"
         )

@@ -144,6 +144,7 @@ class SyncReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     warned: list[tuple[str, str]] = field(default_factory=list)  # read, with a warning (an encoding guessed)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
+    reread: list[str] = field(default_factory=list)  # unchanged, read again by newer readers (`READING_VERSION`)
     chunks_embedded: int = 0
     rebuilt: bool = False
     generation: str = ""
@@ -154,15 +155,23 @@ class SyncReport:
 
     def summary(self) -> str:
         """One line: counts of each outcome."""
-        parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.removed)} removed",
+        again = f" ({len(self.reread)} unchanged, read again by newer readers)" if self.reread else ""
+        parts = [f"{len(self.added)} added", f"{len(self.updated)} updated{again}", f"{len(self.removed)} removed",
                  f"{len(self.unchanged)} unchanged", f"{len(self.failed)} failed"]
         if self.duplicates:
             parts.append(f"{len(self.duplicates)} duplicate")
         return ", ".join(parts) + f"; {self.chunks_embedded} chunks embedded"
 
+    def stored(self) -> dict:
+        """The report as an index keeps it for `info` and the page: the fields the previous release reads, so its
+        readers (a page still running it against a shared database) can read a report this one wrote."""
+        return {name: value for name, value in asdict(self).items() if name not in ("warned", "reread")}
+
     @classmethod
     def from_dict(cls, data: dict) -> SyncReport:
-        """The report `asdict` made, read back (pairs come back from JSON as lists)."""
-        return cls(**{**data, **{name: [tuple(pair) for pair in data.get(name, [])]
-                                 for name in ("failed", "warned", "duplicates")}})
+        """The report `stored` made, read back (pairs come back from JSON as lists); fields a later release added
+        are left out."""
+        known = {f.name for f in fields(cls)}
+        pairs = {name: [tuple(pair) for pair in data.get(name, [])] for name in ("failed", "warned", "duplicates")}
+        return cls(**{**{name: value for name, value in data.items() if name in known}, **pairs})
 

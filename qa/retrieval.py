@@ -90,7 +90,7 @@ class Retriever:
     """
 
     def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
-        store.manifest.check_compatible(embedder.model_id, embedder.dimension, store.location(), store.rebuild_hint)
+        store.manifest.check_compatible(embedder.model_id, embedder.dimension, store.location())
         self.store = store
         self.embedder = embedder
         self.settings = settings

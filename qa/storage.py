@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2  # 2: documents keep their original URL; an index of format 1 is rebuilt by the next build
 REBUILD_HINT = "run `python -m qa build` to rebuild it from the corpus"
+# An index of another model or format is replaced only when asked: every document is embedded again, and readers on
+# the old model are refused from then on.
+REBUILD_ASKED = "rebuild it with `python -m qa build --rebuild`"
 URL_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -92,25 +95,31 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     files: dict = field(default_factory=dict)  # an index folder's files: size and sha256 each (qa.integrity)
 
-    def check_compatible(self, model: str, dimension: int, where: object, rebuild: str = REBUILD_HINT) -> None:
-        """Raise IndexMismatchError if this index cannot be searched with `model`; `rebuild` says how to rebuild it
-        (a shared database is only rebuilt with --rebuild)."""
+    def check_compatible(self, model: str, dimension: int, where: object) -> None:
+        """Raise IndexMismatchError if this index cannot be searched with `model`, saying how to rebuild it."""
         if self.format_version != FORMAT_VERSION:
             raise IndexMismatchError(
-                f"index in {where} has format {self.format_version}, this version reads {FORMAT_VERSION}; {rebuild}"
+                f"index in {where} has format {self.format_version}, this version reads {FORMAT_VERSION}; "
+                f"{REBUILD_ASKED}"
             )
         if not same_model(self.model, model) or self.dimension != dimension:
             raise IndexMismatchError(
                 f"index in {where} was built with model {self.model!r} ({self.dimension} dims), "
                 f"but the configured model is {model!r} ({dimension} dims); use the model it was built with "
-                f"(--model or QA_MODEL), or {rebuild} with the configured one"
+                f"(--model or QA_MODEL), or {REBUILD_ASKED} with the configured one"
             )
 
 
 def same_model(built: str, configured: str) -> bool:
-    """Whether two model ids name one model: the same id, or the same weights (`qa.embedding.weights_digest`, after
-    the "@") in folders of different names."""
-    return built == configured or ("@" in built and built.split("@", 1)[1] == configured.split("@", 1)[-1])
+    """Whether two model ids name one model: the same id, the same weights (`qa.embedding.weights_digest`, after
+    the "@") in folders of different names, or an id recorded before weights were (the folder's name alone)."""
+    name, _, weights = configured.partition("@")
+    if built == configured:
+        return True
+    if "@" in built:
+        return built.partition("@")[2] == weights
+    digest, plus, backend = weights.partition("+")
+    return bool(digest) and built == name + plus + backend
 
 
 @dataclass(frozen=True)
@@ -145,7 +154,6 @@ class Store(ABC):
 
     manifest: Manifest
     fallback: str = ""  # why an earlier generation is served instead of the damaged current one ("" if it is not)
-    rebuild_hint: str = REBUILD_HINT  # how a reader is told to rebuild an index it cannot search
 
     @abstractmethod
     def dense(self, query: np.ndarray, n: int, filters: Filters | None = None) -> Candidates:

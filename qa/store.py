@@ -330,7 +330,7 @@ class EmbeddedWriter(Writer):
         try:
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
-            tmp.write_text(json.dumps(asdict(report), indent=2))
+            tmp.write_text(json.dumps(report.stored(), indent=2))
             os.replace(tmp, target)
         except OSError as error:
             tmp.unlink(missing_ok=True)
@@ -386,8 +386,7 @@ def open_base(index_dir: Path, manifest: Manifest) -> Generation | None:
         base.close()
         return None
     try:  # re-embedding everything with another model refuses every reader still on the old one: only when asked
-        m.check_compatible(manifest.model, manifest.dimension, index_dir, "rebuild it with `python -m qa build "
-                           "--rebuild` (every document is embedded again; readers on the old model are refused)")
+        m.check_compatible(manifest.model, manifest.dimension, index_dir)
     except IndexMismatchError:
         base.close()
         raise

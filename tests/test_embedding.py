@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +131,11 @@ def test_a_model_folder_is_known_by_its_weights_not_its_name(tmp_path: Path) -> 
         built.check_compatible(b, 384, "index")
     built.check_compatible(renamed, 384, "index")
     built.check_compatible(a, 384, "index")
+    # an index the previous release built with this path recorded the folder's name alone, and is read as before
+    replace(built, model="model" + ONNX_TAG).check_compatible(a + ONNX_TAG, 384, "index")
+    replace(built, model="model").check_compatible(a, 384, "index")
+    with pytest.raises(IndexMismatchError, match="`python -m qa build --rebuild`"):
+        replace(built, model="other" + ONNX_TAG).check_compatible(a + ONNX_TAG, 384, "index")
 
 
 def test_the_onnx_export_is_made_once_and_reused(cache_dir: Path, onnx_embedder: Embedder) -> None:

@@ -136,3 +136,16 @@ def test_check_names_the_file_whose_content_changed(two_generations: Settings, t
     _random_middle(current_generation(settings.index_dir) / "vectors.npy")
     code, out, _ = run(capsys, "check", "--index", str(settings.index_dir))
     assert code == 1 and "vectors.npy has changed since it was written" in out
+
+
+def test_check_on_an_intact_index_of_another_model_says_so(two_generations: Settings, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """It printed "verified" for each generation, then "no generation is intact; run `python -m qa build`", a build
+    that is refused for another model."""
+    settings = damaged_copy(two_generations, tmp_path)
+    for folder in settings.index_dir.glob("gen-*"):
+        manifest = folder / "manifest.json"
+        manifest.write_text(manifest.read_text().replace("sentence-transformers/all-MiniLM-L6-v2", "other/model"))
+    code, out, err = run(capsys, "check", "--index", str(settings.index_dir), "--corpus", str(settings.corpus_dir))
+    assert code == 1 and "no generation is intact" not in err
+    assert "was built with model 'other/model" in err and "`python -m qa build --rebuild`" in err

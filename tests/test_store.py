@@ -53,7 +53,7 @@ def test_index_from_another_model_is_refused(fresh_settings: Settings, embedder:
     manifest_path = current_generation(fresh_settings.index_dir) / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest_path.write_text(json.dumps({**manifest, "model": "some-other-model"}))
-    with pytest.raises(IndexMismatchError, match="some-other-model.*`python -m qa build`"):
+    with pytest.raises(IndexMismatchError, match="some-other-model.*`python -m qa build --rebuild`"):
         Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)
 
 

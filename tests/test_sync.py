@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+import json
 from dataclasses import replace
 
 import numpy as np
 
 from qa import Embedder, Retriever, Settings, loading, sync
 from qa.errors import BuildLockedError, QAError
+from qa.records import SyncReport
 from qa.store import build_lock
 
 import pytest
@@ -92,7 +94,8 @@ def test_files_read_by_an_earlier_reading_version_are_read_again_once(
     monkeypatch.setattr(loading, "READING_VERSION", loading.READING_VERSION + 1)
     counting.calls.clear()
     report = sync(fresh_settings, counting)
-    assert sorted(report.updated) == sorted(p.name for p in fresh_settings.corpus_dir.iterdir())
+    assert sorted(report.updated) == sorted(report.reread) == sorted(p.name for p in fresh_settings.corpus_dir.iterdir())
+    assert "2 updated (2 unchanged, read again by newer readers)" in report.summary()  # the upgrade's build said why
     assert counting.calls == [report.chunks_embedded] and report.chunks_embedded > 0
     assert not sync(fresh_settings, counting).changed
 
@@ -184,3 +187,21 @@ def test_a_build_that_would_remove_most_of_the_index_asks_for_prune(fresh_settin
     with pytest.raises(QAError, match="would remove 25 of the index's 27 documents"):
         sync(fresh_settings, embedder)
     assert len(sync(fresh_settings, embedder, prune=True).removed) == 25
+
+
+# The fields of the sync report the previous release (432d2cd) reads: a report it cannot read crashed its `info`
+# and its page on a Postgres store a newer build had synced ("unexpected keyword argument 'warned'").
+PREVIOUS_REPORT_FIELDS = {"added", "updated", "removed", "unchanged", "failed", "duplicates", "chunks_embedded",
+                          "rebuilt", "generation"}
+
+
+def test_the_stored_report_is_one_the_previous_release_reads_and_a_later_ones_is_read(
+    fresh_settings: Settings, embedder: Embedder
+) -> None:
+    (fresh_settings.corpus_dir / "note.txt").write_bytes("Le ministre a été visé, a déclaré l'armée.".encode("cp1252"))
+    report = sync(fresh_settings, embedder)
+    assert report.warned, "a report with a field the previous release lacks"
+    stored = json.loads((fresh_settings.index_dir / "last-sync.json").read_text())
+    assert set(stored) == PREVIOUS_REPORT_FIELDS
+    later = SyncReport.from_dict({**stored, "a_later_field": [1, 2]})
+    assert later.added == report.added and later.failed == report.failed
