@@ -425,7 +425,7 @@ def show_turn(number: int, turn: Turn, retriever: qa.Retriever, dates: tuple[dt.
     with st.chat_message("user"):
         st.markdown(f'<div class="qa-title qa-question" dir="auto">{escape_html(turn.answer.question)}</div>',
                     unsafe_allow_html=True)
-        st.caption(f"Searched by {turn.search}")
+        st.caption(f"Searched by {escape_markdown(turn.search)}")
     with st.chat_message("assistant"):
         answer = turn.answer
         if not answer.hits:

@@ -29,7 +29,7 @@ def chunk_document(
     `split_long` (which returns pieces of at most `max_tokens` tokens) rather than truncated, each piece on the
     page where it starts.
     """
-    sentences = split_sentences(doc.text)
+    sentences = [part for start, end in split_sentences(doc.text) for part in within_characters(doc.text, start, end)]
     counts = count_tokens([doc.text[s:e] for s, e in sentences])
     pieces: list[tuple[int, int, int]] = []
     for (start, end), count in zip(sentences, counts):
@@ -39,6 +39,8 @@ def chunk_document(
             for piece_start, piece_end in split_long(doc.text[start:end], max_tokens):
                 text = doc.text[start + piece_start : start + piece_end]
                 pieces.append((start + piece_start, start + piece_end, count_tokens([text])[0]))
+    # a piece weighs at least its share of MAX_PIECE_CHARS, so a passage stays within it too
+    pieces = [(start, end, max(count, -(-(end - start) * max_tokens // MAX_PIECE_CHARS))) for start, end, count in pieces]
     chunks: list[Chunk] = []
     for page, on_page in groupby(pieces, key=lambda piece: doc.page_at(piece[0])):
         for group in pack(list(on_page), max_tokens, overlap_tokens):
@@ -55,6 +57,24 @@ def chunk_document(
                 )
             )
     return chunks
+
+
+MAX_PIECE_CHARS = 3000  # a 200-word-piece passage of English is about 1,000 characters
+
+
+def within_characters(text: str, start: int, end: int, limit: int = MAX_PIECE_CHARS) -> list[tuple[int, int]]:
+    """The span cut into pieces of at most `limit` characters, at the last space before each cut when there is one.
+
+    The tokenizer reads a word of over 100 characters as one unknown word piece, so the word-piece window never
+    cut a run without spaces (a base64 attachment saved as text): 19 MB became one passage, 95 MB of JSON per
+    answer, and a page that took 50 s to draw."""
+    pieces = []
+    while end - start > limit:
+        space = text.rfind(" ", start + limit // 2, start + limit)
+        cut = space if space > start else start + limit
+        pieces.append((start, cut))
+        start = cut + (text[cut] == " ")
+    return pieces + [(start, end)] if end > start else pieces
 
 
 def pack(

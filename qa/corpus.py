@@ -18,12 +18,17 @@ from qa.text import normal_form
 REMOVED_DIR = ".removed"  # hidden, so builds skip it; removed files are kept here, not deleted
 
 
+NAME_BYTES = 160  # of a file name's stem: file systems allow 255 bytes, less what `remove_file` and `_unused` add
+
+
 def safe_name(name: str) -> str:
     """A plain file name from any given name: no folders, no leading dots, only safe characters."""
     base = Path(normal_form(name).replace("\\", "/")).name
     stem, suffix = Path(base).stem, Path(base).suffix.lower()
     stem = re.sub(r"[^\w.-]+", "-", stem).strip(".-_") or "document"
-    return f"{stem[:120]}{suffix}"
+    while len(stem.encode()) > NAME_BYTES:  # by bytes: 120 Arabic letters are 240, and removal adds a prefix
+        stem = stem[:-1]
+    return f"{stem}{suffix}"
 
 
 def corpus_files(corpus_dir: Path) -> dict[str, Path]:
@@ -85,10 +90,14 @@ def files_to_add(path: Path, corpus_dir: Path) -> list[Path]:
         files = list(corpus_files(path).values())
         if not files:
             raise QAError(f"{path} holds no file of the types read ({', '.join(SUPPORTED_SUFFIXES)})")
-        return files
-    if path.is_file():
-        return [Path(check_type(str(path)))]
-    raise QAError(f"{path}: no such file or folder")
+    elif path.exists():
+        files = [Path(check_type(str(path)))]
+    else:
+        raise QAError(f"{path}: no such file or folder")
+    for file in files:  # a pipe or a device would be read for ever
+        if not file.is_file():
+            raise QAError(f"{file} is not a regular file (a pipe, socket, device or broken link); nothing was added")
+    return files
 
 
 def remove_file(doc_id: str, corpus_dir: Path) -> Path:
@@ -98,7 +107,8 @@ def remove_file(doc_id: str, corpus_dir: Path) -> Path:
     if corpus_dir not in source.parents or not source.is_file():
         raise QAError(f"{doc_id}: no such document in {corpus_dir}")
     (corpus_dir / REMOVED_DIR).mkdir(exist_ok=True)
-    target = _unused(corpus_dir / REMOVED_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{source.name}")
+    # a name near the file system's 255 bytes (one copied in by hand) is kept shortened: the undo restores `doc_id`
+    target = _unused(corpus_dir / REMOVED_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe_name(source.name)}")
     shutil.move(source, target)
     return target
 

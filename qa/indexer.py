@@ -106,6 +106,9 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
         if shown_name(doc_id) != doc_id:
             report.failed.append((shown_name(doc_id), "its file name is not valid UTF-8; rename the file to index it"))
             continue
+        if path.exists() and not path.is_file():  # a pipe or a device would be read for ever
+            report.failed.append((doc_id, "not a regular file (a pipe, socket or device); skipped"))
+            continue
         try:
             hashes[doc_id] = content_key(sha256(path))
         except OSError as error:  # often passing (permissions, a share): an indexed version stays until it reads

@@ -24,6 +24,7 @@ import html
 import io
 import logging
 import re
+import zipfile
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -396,6 +397,21 @@ def parse_html(markup: str) -> tuple[dict[str, str], str]:
 _PYTHON_DOCX_AUTHOR, _PYTHON_DOCX_CREATED = "python-docx", "2013-12-23T23:15:00"
 
 
+MAX_UNPACKED_BYTES = 200_000_000  # a Word file's parts, unpacked: a novel is a few MB; a zip bomb is gigabytes
+
+
+def check_unpacked_size(data: bytes, path: Path) -> None:
+    """LoadError when a Word file (a zip) unpacks to more than MAX_UNPACKED_BYTES, by the sizes its directory
+    declares (the zip reader stops at them): a 1.5 MB file unpacking to 1.5 GB took 2.3 GB of memory to refuse."""
+    try:
+        unpacked = sum(entry.file_size for entry in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as error:
+        raise LoadError(path, f"not a readable Word document ({type(error).__name__}: {error})") from None
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise LoadError(path, f"Word file unpacks to {unpacked / 1e6:,.0f} MB, over the "
+                              f"{MAX_UNPACKED_BYTES / 1e6:.0f} MB limit (a damaged or hostile file?)")
+
+
 def parse_docx(data: bytes, path: Path) -> tuple[dict[str, str], str]:
     """Metadata from a Word file's core properties and its text through python-docx: paragraphs and headings in
     order, each table row as one line of its cells.
@@ -407,6 +423,7 @@ def parse_docx(data: bytes, path: Path) -> tuple[dict[str, str], str]:
     import docx
     from docx.table import Table
 
+    check_unpacked_size(data, path)
     try:
         document = docx.Document(io.BytesIO(data))
         blocks = [_table_text(item) if isinstance(item, Table) else item.text

@@ -476,3 +476,18 @@ def test_the_document_list_is_searched_by_title_file_name_or_publisher(seed_sett
     assert "trackpersia-2021-11-20-drones-iran-proxies.txt · 2021-11-20 · Track Persia" in sidebar
     assert "middleeasteye" not in sidebar
     assert any("1 of 2 documents match" in caption.value for caption in page.sidebar.caption)
+
+
+def test_a_source_named_in_markdown_is_shown_as_text_in_the_search_line(fresh_settings: Settings, embedder: Embedder,
+                                                                       open_page) -> None:
+    """A publisher of `![p](http://host/p.png)` made the "Searched by" line fetch that image from the reader's
+    browser, at every reload of the notebook."""
+    publisher = "Evil Wire ![p](http://127.0.0.1:9/p.png) :red[RED]"
+    (fresh_settings.corpus_dir / "evil.md").write_text(f"---\ntitle: Drones\npublisher: {publisher}\n---\n"
+                                                       "The drones struck the house of the prime minister.\n")
+    sync(fresh_settings, embedder)
+    page = open_page(fresh_settings)
+    page.multiselect[0].select(publisher).run()
+    ask(page, "what did the drones strike")
+    searched = next(caption.value for caption in page.caption if caption.value.startswith("Searched by"))
+    assert "![p](" not in searched and ":red[" not in searched and r"!\[p\]" in searched

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import codecs
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import docx
 import pytest
 from fpdf import FPDF
 
-from qa import Embedder, Retriever, Settings, sync
+from qa import Embedder, Retriever, Settings, loading, sync
 from qa.errors import IndexCorruptError, IndexMismatchError, QuestionError
 from qa.store import current_generation
-from tests.conftest import SEED_QUESTION
+from tests.conftest import REPO, SEED_QUESTION
 from tests.test_loading import make_pdf
 
 
@@ -167,3 +170,50 @@ def test_a_damaged_manifest_is_refused_then_rebuilt(indexed: Settings, embedder:
         Retriever.open(indexed.index_dir, embedder, indexed)
     assert sync(indexed, embedder).rebuilt
     assert_old_index_answers(indexed, embedder)
+
+
+def test_a_pipe_or_a_device_in_the_corpus_is_reported_not_read_for_ever(indexed: Settings, tmp_path: Path) -> None:
+    """A named pipe blocked the build at open(), /dev/zero was read for ever, and the build lock stayed held; `add`
+    of a folder holding a pipe hung after copying the files before it."""
+    os.mkfifo(indexed.corpus_dir / "pipe.txt")
+    (indexed.corpus_dir / "zero.txt").symlink_to("/dev/zero")
+    args = ["--corpus", str(indexed.corpus_dir), "--index", str(indexed.index_dir)]
+    build = subprocess.run([sys.executable, "-m", "qa", "build", *args], capture_output=True, text=True, timeout=300,
+                           cwd=REPO)
+    assert build.returncode == 0, build.stderr
+    for name in ("pipe.txt", "zero.txt"):
+        assert f"failed: {name}: not a regular file" in build.stderr
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "good.txt").write_text("The falcons of Duhok returned in spring.")
+    os.mkfifo(inbox / "pipe.md")
+    add = subprocess.run([sys.executable, "-m", "qa", "add", str(inbox), *args], capture_output=True, text=True,
+                         timeout=300, cwd=REPO)
+    assert add.returncode == 1 and "pipe.md is not a regular file" in add.stderr
+    assert not (indexed.corpus_dir / "good.txt").exists(), "nothing is copied when one path is refused"
+
+
+def test_a_word_file_that_unpacks_past_the_limit_is_refused_before_it_is_parsed(
+    indexed: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 1.5 MB .docx unpacking to 1.5 GB took 2.3 GB of memory (twice that without the probe's cap) to refuse."""
+    monkeypatch.setattr(loading, "MAX_UNPACKED_BYTES", 5_000_000)  # the real limit is 200 MB: the same check
+    document = docx.Document()
+    document.add_paragraph("The harbour reopened. " + "padding " * 1_000_000)  # 9 MB unpacked, a small zip
+    document.save(indexed.corpus_dir / "bomb.docx")
+    assert (indexed.corpus_dir / "bomb.docx").stat().st_size < 1_000_000
+    report = sync(indexed, embedder)
+    assert "unpacks to 9 MB, over the 5 MB limit" in dict(report.failed)["bomb.docx"]
+    assert_old_index_answers(indexed, embedder)
+
+
+def test_a_run_without_spaces_is_cut_into_passages_of_bounded_length(indexed: Settings, embedder: Embedder) -> None:
+    """The tokenizer reads a word over 100 characters as one word piece, so a 19 MB run without spaces (a base64
+    attachment saved as text) became one passage: 95 MB of JSON per answer, a page that took 50 s to draw."""
+    (indexed.corpus_dir / "attachment.txt").write_text("Report attached. " + "QUJDRA" * 50_000)
+    sync(indexed, embedder)
+    retriever = Retriever.open(indexed.index_dir, embedder, indexed)
+    rows = [row for row in retriever.documents() if row.doc_id == "attachment.txt"]
+    assert rows and rows[0].chunks >= 100
+    hits = [hit for hit in retriever.search("Report attached", k=100) if hit.doc_id == "attachment.txt"]
+    assert len(hits) >= 50 and max(len(hit.text) for hit in hits) <= 3000

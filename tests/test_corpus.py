@@ -81,3 +81,17 @@ def test_a_linked_folder_in_the_corpus_is_read_and_a_link_back_up_is_read_once(t
     (corpus / "linked").symlink_to(shared, target_is_directory=True)
     (corpus / "own" / "up").symlink_to(corpus, target_is_directory=True)  # a loop
     assert list(corpus_files(corpus)) == ["linked/b.md", "own/a.txt"]
+
+
+def test_a_long_name_in_a_two_byte_script_can_be_added_and_removed(tmp_path: Path) -> None:
+    """120 Arabic letters are 240 bytes: removal's time-stamp prefix went past the 255 bytes a name may have
+    ("File name too long"), so the document could not be removed, and a page upload of it crashed."""
+    name = "تقرير-" * 24 + ".txt"
+    added = add_bytes(name, b"Report on the drone attack.", tmp_path)
+    assert len(added.name.encode()) <= 200 and added.name.startswith("تقرير-")
+    by_hand = tmp_path / ("ت" * 125 + ".txt")  # 254 bytes, copied into the folder by hand
+    by_hand.write_text("Another report.")
+    for path in (added, by_hand):
+        kept = remove_file(path.name, tmp_path)
+        assert kept.exists() and not path.exists()
+        assert restore_file(kept, path.name, tmp_path) == path.resolve()
