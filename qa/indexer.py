@@ -106,6 +106,10 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
         if shown_name(doc_id) != doc_id:
             report.failed.append((shown_name(doc_id), "its file name is not valid UTF-8; rename the file to index it"))
             continue
+        if "\n" in doc_id or "\r" in doc_id:  # printed, it would forge a line of the build's report
+            report.failed.append((doc_id.replace("\n", "\\n").replace("\r", "\\r"),
+                                  "its file name holds a line break; rename the file to index it"))
+            continue
         if path.exists() and not path.is_file():  # a pipe or a device would be read for ever
             report.failed.append((doc_id, "not a regular file (a pipe, socket or device); skipped"))
             continue

@@ -93,6 +93,17 @@ def test_broken_and_looping_links_are_reported_by_name(indexed: Settings, embedd
     assert_old_index_answers(indexed, embedder)
 
 
+def test_a_file_name_with_a_line_break_is_reported_on_one_line_and_not_indexed(indexed: Settings,
+                                                                               embedder: Embedder) -> None:
+    """Printed, "new\nline.txt" split the build's report into a line "added: new" and a forged "line.txt"."""
+    (indexed.corpus_dir / "added: forged\nline.txt").write_text("The harbour bridge opened in spring.")
+    report = sync(indexed, embedder)
+    assert report.failed == [("added: forged\\nline.txt", "its file name holds a line break; rename the file to "
+                                                         "index it")]
+    assert report.added == [] and all("\n" not in name for name in report.unchanged)
+    assert_old_index_answers(indexed, embedder)
+
+
 def test_a_50_mb_file_is_refused_without_reading_it(indexed: Settings, embedder: Embedder) -> None:
     path = indexed.corpus_dir / "enormous.txt"
     with open(path, "wb") as handle:
