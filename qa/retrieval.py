@@ -48,7 +48,7 @@ def check_date(value: str, name: str) -> str:
 
     Stored dates are compared as this text, so other forms `date.fromisoformat` takes (20211107, 2021-W45) are
     refused rather than compared wrongly."""
-    value = valid_text(value, name).strip()
+    value = normal_form(valid_text(value, name)).strip()  # full-width digits, as front matter takes them
     if not value:
         return ""
     padded = value + "-01-01"[len(value) - 4:] if len(value) in (4, 7) else value
@@ -66,11 +66,10 @@ def check_filters(filters: Filters) -> Filters:
     for source in filters.sources:
         if "\x00" in valid_text(source, "the source"):
             raise QuestionError("the source holds a NUL character; type its name again")
-    filters = replace(filters, sources=tuple(normal_form(source) for source in filters.sources))
     since, until = check_date(filters.since, "the start date"), check_date(filters.until, "the end date")
     if since and until and since > until + "\uffff":
         raise QuestionError(f"the start date {since} is after the end date {until}; no document can match")
-    return filters
+    return Filters(tuple(normal_form(source) for source in filters.sources), since, until)
 
 
 def valid_text(text: str, name: str) -> str:

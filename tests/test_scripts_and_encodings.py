@@ -116,3 +116,15 @@ def test_arabic_fields_keep_their_own_direction_beside_a_date() -> None:
     assert byline_html(hit) == "<b><bdi>الكاظمي ينجو</bdi></b>, <bdi>شفق نيوز</bdi>, <bdi>2021-11-10</bdi>"
     assert source_details_html(hit) == "<bdi>شفق نيوز</bdi>, <bdi>2021-11-10</bdi>"
     assert highlight_html(ARABIC, 0, 5).startswith('<div class="qa-text" dir="auto">')
+
+
+def test_dates_typed_in_full_width_digits_filter_as_front_matter_reads_them(tmp_path: Path, embedder: Embedder) -> None:
+    """Front matter read "２０２１-１１-１０", while --since and since= refused it."""
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    (corpus / "olj.md").write_text(MEETING, encoding="utf-8")
+    settings = Settings(corpus_dir=corpus, index_dir=index)
+    sync(settings, embedder)
+    retriever = Retriever.open(index, embedder, settings)
+    assert retriever.search("Kadhimi", k=1, filters=Filters(since="２０２１-１１-１０"))[0].doc_id == "olj.md"
+    assert retriever.search("Kadhimi", k=1, filters=Filters(since="２０２１-１１-１１")) == []
