@@ -14,6 +14,7 @@ import logging
 from dataclasses import asdict
 from urllib.parse import unquote_to_bytes
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -188,8 +189,16 @@ def docs_page(schema: dict) -> str:
     return "<!doctype html><meta charset=utf-8><title>API</title>" + "".join(parts)
 
 
+MAX_REQUEST_HEAD_BYTES = 4 * 2**20  # uvicorn's default, 16 KB, answered a longer request line in plain text
+
+
+def server_config(app: Starlette, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
+    """How the API is served: uvicorn, with room for a long request line, so a megabyte question still gets the
+    API's JSON error (its length named) rather than the HTTP layer's plain-text "Bad Request"."""
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                          h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES)
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Open the store `settings` point at and serve the API until interrupted."""
-    import uvicorn
-
-    uvicorn.run(create_app(Retriever.open(None, settings=settings)), host=host, port=port, log_level="info")
+    uvicorn.Server(server_config(create_app(Retriever.open(None, settings=settings)), host, port)).run()
