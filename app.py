@@ -26,8 +26,8 @@ from qa.config import SUPPORTED_SUFFIXES
 from qa.corpus import add_bytes, corpus_files, find_documents, matches, remove_file, restore_file
 from qa.errors import BuildLockedError
 from qa.export import (
-    answers_markdown, citation, counted, escape_html, escape_markdown, export_name, highlight_html, isolated,
-    origin_html, passage_html, relevance, source_details_html, source_line_html,
+    answers_markdown, citation, copies_html, counted, escape_html, escape_markdown, export_name, highlight_html,
+    isolated, origin_html, passage_html, relevance, source_details_html, source_line_html,
 )
 from qa.history import History, Turn, notebook_name
 from qa.indexer import withdraw_unindexed
@@ -509,7 +509,7 @@ def show_passage(hit: qa.Hit, key: str, retriever: qa.Retriever) -> None:
     with st.container(border=True):
         st.markdown(f'<div class="qa-title">{hit.rank}. {isolated(hit.title or hit.doc_id)}</div>'
                     f'<div class="qa-meta">{source_details_html(hit)}</div>'
-                    f'<div class="qa-where">{origin_html(hit)}</div>', unsafe_allow_html=True)
+                    f'<div class="qa-where">{origin_html(hit)}</div>{copies_html(hit)}', unsafe_allow_html=True)
         label = relevance(hit)
         st.badge(label.label, color=label.color)
         st.markdown(passage_html(hit), unsafe_allow_html=True)

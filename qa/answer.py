@@ -24,8 +24,8 @@ import numpy as np
 from qa.answer_model import AnswerModel, read_card
 from qa.embedding import Embedder, TokenVectors, unit
 from qa.records import Answer, Hit, Sentence
-from qa.text import (MEASURES, QUESTION_WORDS, answer_type, holds_type, named_share, query_terms, question_names,
-                     refers_back, split_sentences, tokenize)
+from qa.text import (MEASURES, QUESTION_WORDS, answer_type, holds_type, is_copy, named_share, query_terms,
+                     question_names, refers_back, split_sentences, tokenize, word_runs)
 
 TermWeights = Callable[[Sequence[str]], np.ndarray]
 
@@ -123,8 +123,26 @@ def rate_hits(asked: AskedQuestion, hits: Sequence[Hit], embedder: Embedder, wei
         keys = rerank_keys(asked, kept, embedder, weights)
         order = np.argsort(-keys, kind="stable")
         kept, keys = [replace(kept[i], rank=rank) for rank, i in enumerate(order, start=1)], keys[order]
-    kept = kept[:k]
+    kept = without_copies(kept)[:k]
     return kept, answer_candidates(asked.text, kept, None if keys is None else keys[: len(kept)], model)
+
+
+def without_copies(hits: Sequence[Hit]) -> list[Hit]:
+    """The hits with each passage another document's higher-ranked passage states word for word (`is_copy`: wire
+    copy, one story filed twice) folded into that passage's `copies`, renumbered: the same text shown twice
+    would take the place of a passage that says something else."""
+    kept: list[Hit] = []
+    runs: list[frozenset] = []
+    for hit in hits:
+        own = word_runs(hit.text)
+        original = next((i for i, (other, seen) in enumerate(zip(kept, runs))
+                         if other.doc_id != hit.doc_id and is_copy(own, seen)), None)
+        if original is None:
+            kept.append(replace(hit, rank=len(kept) + 1))
+            runs.append(own)
+        else:
+            kept[original] = replace(kept[original], copies=(*kept[original].copies, replace(hit, copies=())))
+    return kept
 
 
 def choose_answer(question: str, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> Answer:

@@ -290,7 +290,8 @@ def run_ask(retriever: Retriever, beir: BeirSet, search_run: Run, k: int = 5) ->
         answer = retriever.ask(query.text, k=k, mode="hybrid")
         times.append(time.perf_counter() - started)
         answers[query.query_id] = answer
-        run[query.query_id] = document_ranking([*(hit.doc_id for hit in answer.hits), *search_run[query.query_id]])
+        run[query.query_id] = document_ranking([*(doc for hit in answer.hits for doc in hit.documents),
+                                                 *search_run[query.query_id]])
     return ModeResult("hybrid+rerank (ask)", evaluate(beir.qrels, run), sum(times), *_latency(times)), answers
 
 
@@ -327,7 +328,7 @@ def question_record(query: Query, kind: Kind, answer: Answer, relevant: Iterable
     best = answer.best
     return QuestionRecord(query.query_id, kind, best.answer.score if best else None, answer.confident,
                           contains_answer(answer.text, query.answers),
-                          bool(answer.hits) and answer.hits[0].doc_id in set(relevant), answer.text)
+                          bool(answer.hits) and not set(answer.hits[0].documents).isdisjoint(relevant), answer.text)
 
 
 def answer_records(retriever: Retriever, beir: BeirSet, answers: Mapping[str, Answer]) -> list[QuestionRecord]:

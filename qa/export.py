@@ -102,6 +102,12 @@ def source_line_html(line: SourceLine) -> str:
             f'<div class="qa-source">— {byline_html(line.hit)}{weak}</div>{also}</div>')
 
 
+def copies_html(hit: Hit) -> str:
+    """Which other documents state a passage word for word (`Hit.copies`), as escaped HTML; "" when none do."""
+    return (f'<div class="qa-meta">The same text, word for word, also in '
+            f'{"; ".join(byline_html(copy) for copy in hit.copies)}</div>' if hit.copies else "")
+
+
 def byline_html(hit: Hit) -> str:
     """Whose a sentence is, as escaped HTML: the title in bold (linked to the original when its address is
     known), then publisher and date."""
@@ -195,6 +201,8 @@ def answers_markdown(answers: Sequence[Answer], heading: str = "Questions and an
         lines += _answer_lines(answer)
         for hit in answer.hits:
             lines += [f"**[{hit.rank}]** {_markdown_citation(hit)} ({relevance(hit).label.lower()})", ""]
+            if hit.copies:
+                lines += [f"The same text also in {'; '.join(_markdown_citation(copy) for copy in hit.copies)}", ""]
             lines += _quote(hit)
     return "\n".join(lines).rstrip() + "\n"
 

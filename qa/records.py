@@ -81,6 +81,12 @@ class Hit:
     end: int
     answer: Sentence | None = None
     url: str = ""
+    copies: tuple[Hit, ...] = ()  # passages of other documents stating this one's text word for word (wire copy)
+
+    @property
+    def documents(self) -> tuple[str, ...]:
+        """The ids of the documents that state this passage: its own, then its copies'."""
+        return (self.doc_id, *(copy.doc_id for copy in self.copies))
 
     @property
     def answer_text(self) -> str:
@@ -96,6 +102,7 @@ class Hit:
         """The hit `to_dict` made, read back (a saved question history keeps its hits this way)."""
         values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["answer"] = Sentence(**values["answer"]) if values.get("answer") else None
+        values["copies"] = tuple(cls.from_dict(copy) for copy in values.get("copies", ()))
         return cls(**values)
 
 

@@ -62,8 +62,9 @@ def compare_sources(question: str, hits: Sequence[Hit], candidates: Sequence[Can
             hit = hits[chosen[doc_id].hit]
             hit = replace(hit, answer=Sentence(*chosen[doc_id].span, highest[doc_id]))
             said = " ".join(hit.answer_text.split())
+            copies = tuple(copy for copy in hit.copies if copy.doc_id not in chosen)
             if said in lines:
-                lines[said] = replace(lines[said], also=(*lines[said].also, hit))
+                lines[said] = replace(lines[said], also=(*lines[said].also, hit, *copies))
             else:
-                lines[said] = SourceLine(hit, highest[doc_id] < NO_ANSWER_THRESHOLD)
+                lines[said] = SourceLine(hit, highest[doc_id] < NO_ANSWER_THRESHOLD, copies)
     return list(lines.values())

@@ -201,6 +201,22 @@ def folded(text: str) -> str:
                    if not unicodedata.combining(char) and char not in "ʿʾ").casefold()
 
 
+COPY_SHARE = 0.9  # of the shorter passage's five-word runs: on bbc-news, passages of two documents share either
+# 0.95 or more of them (the same story filed twice, lightly edited) or 0.4 and less (two stories of one event)
+
+
+def word_runs(text: str) -> frozenset[tuple[str, ...]]:
+    """The passage's runs of five consecutive words, case aside: what two copies of one text share."""
+    words = re.findall(r"\w+", text.lower())
+    return frozenset(tuple(words[i : i + 5]) for i in range(max(len(words) - 4, 1)))
+
+
+def is_copy(runs: frozenset[tuple[str, ...]], other: frozenset[tuple[str, ...]]) -> bool:
+    """Do two passages' `word_runs` say the same text (COPY_SHARE of the shorter one's runs are in the other)?"""
+    shorter = min(len(runs), len(other))
+    return shorter > 0 and len(runs & other) >= COPY_SHARE * shorter
+
+
 def balance_quotes(sentence: str) -> str:
     """The sentence with a quotation it opens but does not close (or closes but did not open) completed.
 

@@ -11,7 +11,7 @@ import pytest
 from qa import Embedder, Hit
 from qa.answer import (CHOICE_FEATURES, CHOICE_WEIGHTS, NO_ANSWER_THRESHOLD, AskedQuestion, Candidate, answer_candidates,
                        choice_scores, choose_answer, lexical_scores, logit, mark_answers, piece_weights, rerank_keys,
-                       rerank_signals, token_match)
+                       rerank_signals, token_match, without_copies)
 from qa.answer_model import AnswerModel
 
 
@@ -199,3 +199,23 @@ def test_a_sentence_about_someone_the_question_does_not_name_does_not_answer(ans
     answer = choose_answer(about_him, hits, answer_candidates(about_him, hits, None, answer_model))
     assert answer.confident and answer.best.answer.score == pytest.approx(2 / 3 * answer_candidates(
         about_him, hits, None, answer_model)[0].probability)  # "bernie" is not in the passage
+
+
+WIRE_STORY = ("Three drones were launched at the prime minister's residence in Baghdad early on Sunday, the "
+              "interior ministry said, and two of them were shot down by the security forces guarding the Green "
+              "Zone. The third struck the house, wounding six of the prime minister's guards, while he himself was "
+              "unhurt and later appeared on television calling for calm and restraint from all sides in the country.")
+
+
+def test_a_passage_another_document_states_word_for_word_is_folded_into_the_first() -> None:
+    """Wire copy (one story filed by two outlets, lightly edited) would fill two of the five passages with one
+    text: the lower one is folded into the first as a copy, and the next passage takes its place."""
+    edited = WIRE_STORY.replace("calling for calm", "appealing for calm")
+    story, other, copy, same_document = (hit(1, 0.9, WIRE_STORY), hit(2, 0.8, "Iran denied any role in the attack."),
+                                         hit(3, 0.7, edited), replace(hit(4, 0.6, WIRE_STORY), doc_id="d1"))
+    kept = without_copies([story, other, copy, same_document])
+    assert [(h.doc_id, h.rank) for h in kept] == [("d1", 1), ("d2", 2), ("d1", 3)]
+    assert [c.doc_id for c in kept[0].copies] == ["d3"] and kept[0].documents == ("d1", "d3")
+    assert without_copies([story, replace(hit(3, 0.7, WIRE_STORY[:200] + " A different ending follows here, "
+                                                   "and goes on about something else entirely for a while.",
+                                              ))])[0].copies == ()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from qa import Hit, Retriever
+from pathlib import Path
+
+from qa import Answer, Embedder, Hit, Retriever, Settings, sync
 from qa.answer import NO_ANSWER_THRESHOLD, Candidate, logit
-from qa.export import source_line_html
+from qa.export import answers_markdown, escape_markdown, source_line_html
 from qa.sources import SourceLine, compare_sources
 
 SEED_QUESTION = "who was suspected of the Kadhimi attack"
@@ -84,3 +86,28 @@ def test_the_real_answer_and_its_sources_come_from_one_rating(seed_retriever: Re
     assert {line.hit.publisher for line in lines} == {"Middle East Eye", "Track Persia"}
     best = next(line for line in lines if line.hit.doc_id == answer.best.doc_id)
     assert best.sentence == answer.text and not best.weak
+
+
+def test_a_story_two_outlets_filed_is_one_passage_naming_both(fresh_settings: Settings, embedder: Embedder) -> None:
+    """The Middle East Eye report saved again as another outlet's copy (other header, same body): the answer's
+    passages show its text once, naming the copy's document, and what each source says names both."""
+    original = next(Path(fresh_settings.corpus_dir).glob("middleeasteye-*"))
+    body = original.read_text(encoding="utf-8").split("---\n", 2)[2]
+    (Path(fresh_settings.corpus_dir) / "syndicated.txt").write_text(
+        "---\ntitle: Iraqi factions given a slap\npublisher: Gulf Wire\ndate: 2021-11-29\n---\n" + body,
+        encoding="utf-8")
+    sync(fresh_settings, embedder)
+    retriever = Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)
+    answer, candidates = retriever.ask_rated(SEED_QUESTION, k=5)
+    assert len({hit.text for hit in answer.hits}) == len(answer.hits) == 5
+    copied = [hit for hit in answer.hits if hit.copies]
+    assert copied and all({hit.doc_id, *(c.doc_id for c in hit.copies)} == {original.name, "syndicated.txt"}
+                          for hit in copied)
+    exported = answers_markdown([answer])
+    assert all(f"The same text also in *{escape_markdown(copy.title)}*" in exported
+               for hit in copied for copy in hit.copies)
+    assert Answer.from_dict(answer.to_dict()) == answer
+    lines = compare_sources(SEED_QUESTION, answer.hits, candidates)
+    assert {line.hit.doc_id for line in lines}.isdisjoint({c.doc_id for line in lines for c in line.also})
+    named = {line.hit.doc_id for line in lines} | {c.doc_id for line in lines for c in line.also}
+    assert {original.name, "syndicated.txt"} <= named
