@@ -2,14 +2,15 @@
 
 from qa.config import Settings
 from qa.embedding import Embedder
-from qa.errors import IndexMismatchError, IndexNotFoundError, LoadError, QAError, QuestionError
+from qa.errors import (BuildLockedError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, LoadError, QAError,
+                       QuestionError, StoreUnavailableError)
 from qa.indexer import SyncReport, sync
 from qa.loading import load_document
 from qa.records import Answer, Chunk, Document, Hit, Sentence
 from qa.retrieval import Filters, Retriever
 
 __all__ = [
-    "Answer", "Chunk", "Document", "Embedder", "Filters", "Hit", "IndexMismatchError", "IndexNotFoundError",
-    "LoadError", "QAError", "QuestionError", "Retriever", "Sentence", "Settings", "SyncReport", "load_document",
-    "sync",
+    "Answer", "BuildLockedError", "Chunk", "Document", "Embedder", "Filters", "Hit", "IndexCorruptError",
+    "IndexMismatchError", "IndexNotFoundError", "LoadError", "QAError", "QuestionError", "Retriever", "Sentence",
+    "Settings", "StoreUnavailableError", "SyncReport", "load_document", "sync",
 ]

@@ -108,7 +108,9 @@ class Hit:
 
 @dataclass(frozen=True)
 class Answer:
-    """The reply to a question: the best sentence (if the evidence is strong enough) and the hits."""
+    """The reply to a question: the hits, and `best`, the hit holding the sentence chosen as the answer; that
+    sentence answers only when `confident` (else it is the closest the passages come, and the archive does not
+    seem to answer)."""
 
     question: str
     hits: tuple[Hit, ...] = field(default_factory=tuple)
@@ -117,8 +119,8 @@ class Answer:
 
     @property
     def text(self) -> str:
-        """The answering sentence (a quote it opens or closes balanced, see `balance_quotes`), or "" when there
-        is none."""
+        """The chosen sentence (a quote it opens or closes balanced, see `balance_quotes`), or "" when no passage
+        was found; check `confident` before presenting it as the answer."""
         return balance_quotes(self.best.answer_text) if self.best else ""
 
     def to_dict(self) -> dict:

@@ -43,11 +43,14 @@ def check_k(k: object) -> int:
     return k
 
 
-def check_date(value: str, name: str) -> str:
+def check_date(value: str | date, name: str) -> str:
     """An ISO date (YYYY-MM-DD, or YYYY-MM or YYYY) that exists, or ""; QuestionError naming `name` otherwise.
+    A `date` (or `datetime`, whose day counts) is taken as its day.
 
     Stored dates are compared as this text, so other forms `date.fromisoformat` takes (20211107, 2021-W45) are
     refused rather than compared wrongly."""
+    if isinstance(value, date):
+        return value.isoformat()[:10]
     value = normal_form(valid_text(value, name)).strip()  # full-width digits, as front matter takes them
     if not value:
         return ""
@@ -63,6 +66,8 @@ def check_date(value: str, name: str) -> str:
 
 def check_filters(filters: Filters) -> Filters:
     """The filters, if their sources are valid text and their dates real dates in order; QuestionError otherwise."""
+    if not isinstance(filters, Filters):
+        raise QuestionError(f"filters must be qa.Filters(sources=..., since=..., until=...), not {filters!r}")
     for source in filters.sources:
         if "\x00" in valid_text(source, "the source"):
             raise QuestionError("the source holds a NUL character; type its name again")
@@ -73,7 +78,10 @@ def check_filters(filters: Filters) -> Filters:
 
 
 def valid_text(text: str, name: str) -> str:
-    """The text, unless it holds bytes that were not valid UTF-8 (as a shell may pass them); QuestionError then."""
+    """The text, unless it is not text at all or holds bytes that were not valid UTF-8 (as a shell may pass them);
+    QuestionError then."""
+    if not isinstance(text, str):
+        raise QuestionError(f"{name} must be text (a str), not {type(text).__name__}: {text!r:.80}")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -109,6 +117,17 @@ class Retriever:
             settings = (replace(settings, store=str(location)) if is_url(location)
                         else replace(settings, index_dir=Path(location), store=""))
         return cls(open_store(settings), embedder or Embedder.from_settings(settings), settings)
+
+    def close(self) -> None:
+        """Release the index's files and connections (a discarded retriever releases them only when Python's
+        garbage collector runs, which keeps an old generation's disk space after a build)."""
+        self.store.close()
+
+    def __enter__(self) -> Retriever:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def is_current(self) -> bool:
         """False once a newer build has replaced the index this retriever reads, or its files were damaged."""
@@ -159,13 +178,13 @@ class Retriever:
         """`ask`, and the rated candidate sentences it chose from (`candidate.hit` indexes `answer.hits`), for a
         caller that shows more than the answer (the page's "what each source says") without rating twice."""
         question = self.check_question(question)
-        hits, candidates = self._rated(question, max(k, ANSWER_PASSAGES), mode, filters)
+        hits, candidates = self._rated(question, max(check_k(k), ANSWER_PASSAGES), mode, filters)
         return keep_passages(choose_answer(question, hits, candidates), candidates, k)
 
     def rated(self, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None
               ) -> tuple[list[Hit], list[Candidate]]:
         """What `ask` chooses the answer from: its `k` hits and every candidate sentence of them, rated."""
-        return self._rated(self.check_question(question), k, mode, filters)
+        return self._rated(self.check_question(question), check_k(k), mode, filters)
 
     def _rated(self, question: str, k: int, mode: Mode, filters: Filters | None) -> tuple[list[Hit], list[Candidate]]:
         """`rated` for a checked question."""

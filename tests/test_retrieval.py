@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import gc
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +85,50 @@ def test_dates_other_than_iso_text_are_refused(seed_retriever: Retriever, value:
 def test_empty_and_overlong_questions_get_a_clear_message(seed_retriever: Retriever, question: str) -> None:
     with pytest.raises(QuestionError, match="empty|limit is"):
         seed_retriever.search(question)
+
+
+def test_a_date_object_filters_as_its_day(seed_retriever: Retriever) -> None:
+    """A notebook user passes the dates they have: a `date` or a `datetime` filters as its ISO day."""
+    as_text = seed_retriever.search(SEED_QUESTION, k=10, filters=Filters(since="2021-11-25"))
+    assert as_text and seed_retriever.search(SEED_QUESTION, k=10, filters=Filters(since=dt.date(2021, 11, 25))) == as_text
+    assert seed_retriever.search(SEED_QUESTION, k=10, filters=Filters(since=dt.datetime(2021, 11, 25, 18))) == as_text
+
+
+@pytest.mark.parametrize(("call", "problem"), [
+    (lambda r: r.ask(SEED_QUESTION, k=0), "from 1 to 100, not 0"),
+    (lambda r: r.ask(SEED_QUESTION, k=-1), "from 1 to 100, not -1"),
+    (lambda r: r.ask(SEED_QUESTION, k=2.5), "from 1 to 100, not 2.5"),
+    (lambda r: r.rated(SEED_QUESTION, k="3"), "from 1 to 100, not '3'"),
+    (lambda r: r.ask(None), "the question must be text"),
+    (lambda r: r.search(b"drones"), "the question must be text"),
+    (lambda r: r.ask(SEED_QUESTION, filters={"since": "2021-11-01"}), "filters must be qa.Filters"),
+    (lambda r: r.search(SEED_QUESTION, filters=Filters(until=2021)), "the end date must be text"),
+    (lambda r: r.search(SEED_QUESTION, filters=Filters(sources=(1,))), "the source must be text"),
+])
+def test_a_wrong_argument_from_python_is_named_not_a_traceback(seed_retriever: Retriever, call, problem: str) -> None:
+    """What a notebook user gets wrong (k=0, None, a dict of filters) is a QuestionError naming it, as a bad
+    question is, not an AttributeError from deep inside, nor (k=0) an answer with one passage."""
+    with pytest.raises(QuestionError, match=re.escape(problem)):
+        call(seed_retriever)
+
+
+def test_a_retriever_closes_its_index_files(seed_settings: Settings, embedder: Embedder) -> None:
+    """Closed (or left by a `with` block), a retriever holds none of the index's files open: a notebook re-running
+    a cell, or a long process after a build, otherwise keeps an old generation's files until garbage collection."""
+    index = str(Path(seed_settings.index_dir).resolve())
+
+    def index_files_open() -> int:
+        return sum(os.path.realpath(f"/proc/self/fd/{fd}").startswith(index) for fd in os.listdir("/proc/self/fd"))
+
+    gc.disable()  # the files must be closed by `close`, not by a collection that happens to run
+    try:
+        before = index_files_open()  # the session's shared retriever's
+        with Retriever.open(seed_settings.index_dir, embedder, seed_settings) as retriever:
+            assert retriever.search(SEED_QUESTION, k=1)
+            assert index_files_open() > before
+        assert index_files_open() == before
+    finally:
+        gc.enable()
 
 
 def test_question_of_only_stop_words_still_returns_dense_hits(seed_retriever: Retriever) -> None:
