@@ -27,7 +27,7 @@ from qa.corpus import add_bytes, corpus_files, find_documents, matches, remove_f
 from qa.errors import BuildLockedError
 from qa.export import (
     answers_markdown, citation, copies_html, counted, escape_html, escape_markdown, export_name, highlight_html,
-    isolated, origin_html, passage_html, relevance, source_details_html, source_line_html,
+    isolated, origin_html, passage_html, relevance, source_details, source_details_html, source_line_html,
 )
 from qa.history import History, Turn, notebook_name
 from qa.indexer import withdraw_unindexed
@@ -53,19 +53,39 @@ BUSY = ("Another build of the index is running (perhaps `python -m qa build` in 
         "Wait for it to finish, then try again.")
 STYLE = """<style>
 .qa-text { line-height: 1.6; overflow-wrap: anywhere; }
-.qa-text mark { background: #fde68a; padding: 0 .1em; border-radius: 3px; }
+.qa-text mark { background: #fde68a; padding: 0 .1em; border-radius: 3px; box-shadow: inset 0 -2px #b45309; }
 .qa-page { margin: 1em 0 .3em; padding-top: .4em; border-top: 1px solid #e5e7eb;
            font-size: .8em; color: #6b7280; text-transform: uppercase; letter-spacing: .05em; }
 .qa-answer { font-size: 1.15em; line-height: 1.5; padding: .5em .9em; margin-bottom: .3em;
              border-left: 4px solid #f59e0b; background: #fffbeb; border-radius: 0 6px 6px 0; }
 .qa-source, .qa-meta, .qa-where { color: #4b5563; font-size: .9em; }
 .qa-where { overflow-wrap: anywhere; }
-.qa-title { font-weight: 600; }
+.qa-title, .qa-section { font-weight: 600 !important; font-size: 1rem !important; line-height: 1.5 !important;
+                         margin: 0 !important; padding: 0 !important; letter-spacing: normal !important; }
+.qa-section { margin-top: .4em !important; }
+.qa-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+[data-testid="stCaptionContainer"] { opacity: 1; color: #4b5563; }
+[data-testid="stPopoverBody"] [data-testid="stCode"] * { visibility: visible; opacity: 1; }
+main { scroll-padding: 4rem 0 9rem; }
 .qa-question, .qa-outcome { scroll-margin-top: 4.5rem; }
 .qa-says { margin: .2em 0 .6em; padding-left: .7em; border-left: 3px solid #93c5fd; line-height: 1.45; }
 .qa-says.qa-weak { border-left-color: #e5e7eb; color: #6b7280; }
 .qa-weak-label { font-style: italic; }
 </style>"""
+# Streamlit draws a popover's box at the end of the page and leaves the focus on the button that opened it, so a
+# keyboard user reached a citation's copy button only after every other control: move the focus into the box.
+FOCUS_COPY = """<script>
+if (!window.qaFocusCopy) {
+  window.qaFocusCopy = true;
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest('[data-testid="stPopoverButton"]')) return;
+    setTimeout(() => {
+      const copy = document.querySelector('[data-testid="stPopoverBody"] button[aria-label="Copy to clipboard"]');
+      if (copy) copy.focus();
+    }, 200);
+  });
+}
+</script>"""
 # Bring what the reader is waiting for to the top of the view: a new answer's question (Streamlit keeps a chat
 # page scrolled to the bottom, which left the answer above the screen, under its passages), the notices of an
 # action taken in the sidebar (with Undo), or why a question was refused. Emitted only on the run that has
@@ -423,7 +443,7 @@ def show_turn(number: int, turn: Turn, retriever: qa.Retriever, dates: tuple[dt.
     """One question and its answer: the best sentence with its source, what each source says, when the story
     was covered (a chart for the latest question), then the passages."""
     with st.chat_message("user"):
-        st.markdown(f'<div class="qa-title qa-question" dir="auto">{escape_html(turn.answer.question)}</div>',
+        st.markdown(f'<h2 class="qa-title qa-question" dir="auto">{escape_html(turn.answer.question)}</h2>',
                     unsafe_allow_html=True)
         st.caption(f"Searched by {escape_markdown(turn.search)}")
     with st.chat_message("assistant"):
@@ -442,12 +462,14 @@ def show_turn(number: int, turn: Turn, retriever: qa.Retriever, dates: tuple[dt.
             st.badge(label.label, color=label.color,
                      help="How sure the answer model is that this sentence answers: a strong match is reached by "
                           "under 1% of questions the archive cannot answer; check a good match against its passage")
+            if label.label == "Good match":
+                st.caption("A good match: check it against its passage below.")
             copy_citation(best)
         else:
             st.info("**The archive does not seem to answer this.** No sentence of the closest passages seems to "
                     "state it; they are below. Try other words, or add articles that cover it.")
         if turn.sources:
-            st.markdown("**What each source says**")
+            st.markdown('<h3 class="qa-section">What each source says</h3>', unsafe_allow_html=True)
             st.markdown("".join(source_line_html(line) for line in turn.sources), unsafe_allow_html=True)
         show_timeline(turn.timeline, number, turn.answer.question, dates, latest)
         # an earlier answer's passages are drawn only when asked for: drawn for every answer, they made a new answer
@@ -479,7 +501,7 @@ def show_timeline(timeline: Timeline, number: int, question: str, dates: tuple[d
     if not latest:
         st.caption(f"When it was covered: {summary}.")
         return
-    st.markdown(f"**When it was covered** · {summary}")
+    st.markdown(f'<h3 class="qa-section">When it was covered · {escape_html(summary)}</h3>', unsafe_allow_html=True)
     chart = pd.DataFrame({"documents": [count for _, count in timeline.months]},
                          index=pd.Index([month for month, _ in timeline.months], name="month"))
     st.bar_chart(chart, y="documents", height=160)
@@ -497,17 +519,18 @@ def narrow_to_month(key: str, question: str, dates: tuple[dt.date, dt.date]) -> 
 
 
 def copy_citation(hit: qa.Hit) -> None:
-    """A *Copy citation* button: it shows the citation (`qa.export.citation`) with a copy-to-clipboard icon."""
+    """A *Copy citation* button: it shows the citation (`qa.export.citation`) with a copy-to-clipboard button,
+    which takes the focus when the box opens (`FOCUS_COPY`), so Enter, Enter copies from the keyboard."""
     with st.popover("Copy citation", icon=":material/format_quote:"):
         st.code(citation(hit), language=None, wrap_lines=True)
-        st.caption("Copy it with the icon at the top right of the box.")
+        st.caption("Copy it with the button at the top right of the box (it has the focus: press Enter).")
 
 
 def show_passage(hit: qa.Hit, key: str, retriever: qa.Retriever) -> None:
     """A passage card: title, source, where the original is (a link, or its file), a relevance label, the
     escaped text with its sentence marked, and its citation."""
     with st.container(border=True):
-        st.markdown(f'<div class="qa-title">{hit.rank}. {isolated(hit.title or hit.doc_id)}</div>'
+        st.markdown(f'<h3 class="qa-title">{hit.rank}. {isolated(hit.title or hit.doc_id)}</h3>'
                     f'<div class="qa-meta">{source_details_html(hit)}</div>'
                     f'<div class="qa-where">{origin_html(hit)}</div>{copies_html(hit)}', unsafe_allow_html=True)
         label = relevance(hit)
@@ -547,6 +570,19 @@ def show_in_context(retriever: qa.Retriever, hit: qa.Hit) -> None:
 
 
 
+def announce(answer: qa.Answer) -> None:
+    """Say a new answer to a screen reader (an alert, read once when it appears): the page draws it far from the
+    chat box, where the focus stays for the next question."""
+    if answer.confident and answer.best is not None:
+        said = (f"Answer: {answer.text.strip()} From {answer.best.title or answer.best.doc_id}, "
+                f"{source_details(answer.best)}. {relevance(answer.best).label}.")
+    elif answer.hits:
+        said = "The archive does not seem to answer this. The closest passages are below."
+    else:
+        said = "No passages match."
+    st.html(f'<div class="qa-hidden" role="alert">{escape_html(said)}</div>')
+
+
 def session_tools(turns: list[Turn], notebook: str) -> None:
     """Download this notebook's questions and answers as Markdown, with how each was searched and citations;
     the file and its heading name the notebook, so two stories' exports are told apart."""
@@ -579,6 +615,7 @@ def bring_into_view(selector: str) -> None:
 
 st.set_page_config(page_title="Ask the articles", page_icon="📰", layout="centered")
 st.html(STYLE)
+st.html(FOCUS_COPY, unsafe_allow_javascript=True)
 settings = qa.Settings.from_env()
 history = History.beside(settings.index_dir)
 notebook = notebook_name(st.query_params.get("notebook"))
@@ -647,5 +684,6 @@ if problem:
     bring_into_view(".qa-outcome")
 elif question is not None and turns:
     bring_into_view(".qa-question")
+    announce(turns[-1].answer)
 if turns:
     session_tools(turns, notebook)

@@ -83,12 +83,15 @@ def safe_url(url: str) -> str:
     return url if re.fullmatch(r"https?://[^\s\"'<>]+", url, flags=re.IGNORECASE) else ""
 
 
+NEW_TAB = '<span class="qa-hidden"> (opens in a new tab)</span>'  # said to screen readers, not shown
+
+
 def origin_html(hit: Hit) -> str:
     """Where a passage comes from, as escaped HTML: a link to its original URL when known, else its file name."""
     url = safe_url(hit.url)
     if url:
         return (f'<a class="qa-link" href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">'
-                f"{escape_html(url)}</a>")
+                f"{escape_html(url)}{NEW_TAB}</a>")
     return f"File: {escape_html(hit.doc_id)}"
 
 
@@ -113,7 +116,7 @@ def byline_html(hit: Hit) -> str:
     known), then publisher and date."""
     title = isolated(hit.title or hit.doc_id)
     if url := safe_url(hit.url):
-        title = f'<a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">{title}</a>'
+        title = f'<a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">{title}{NEW_TAB}</a>'
     details = ", ".join(isolated(part) for part in (hit.publisher, hit.date or "no date") if part)
     return f"<b>{title}</b>, {details}"
 

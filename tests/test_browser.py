@@ -340,3 +340,28 @@ def test_the_bbc_archive_answers_in_view_with_each_source(bbc_server: str, brows
                       "(2.5 s of it the test waiting for the page to settle)\n")
     page.screenshot(path=OUTPUT / f"bbc-{name}.png")
     page.close()
+
+
+def test_a_keyboard_and_screen_reader_user_hears_the_answer_and_copies_its_citation(server: str,
+                                                                                    browser: object) -> None:
+    """Asked with the keyboard, the answer is said in an alert (the focus stays in the chat box, far from it);
+    questions and sections are headings; "Copy citation" opened with Enter puts the focus on the copy button,
+    so a second Enter copies: Streamlit left it on the opening button, with the box reached after every other
+    control."""
+    page = open_notebook(browser, server, "keyboard")
+    turn = ask(page, SEED_QUESTION)
+    said = page.locator('[role="alert"]').filter(has_text="Answer:").last
+    sync_api.expect(said).to_contain_text("Kataeb")
+    sync_api.expect(said).to_contain_text(" From ")
+    sync_api.expect(page.get_by_role("heading", level=2, name=SEED_QUESTION)).to_have_count(1)
+    sync_api.expect(turn.get_by_role("heading", level=3, name="What each source says")).to_have_count(1)
+
+    opener = turn.get_by_role("button", name="Copy citation").first
+    opener.focus()
+    page.keyboard.press("Enter")
+    copy = page.locator('[data-testid="stPopoverBody"]').get_by_role("button", name="Copy to clipboard").last
+    sync_api.expect(copy).to_be_focused(timeout=10_000)
+    page.keyboard.press("Enter")
+    citation = page.locator('[data-testid="stPopoverBody"] code').last.inner_text()
+    assert " — " in citation and citation.strip() == page.evaluate("navigator.clipboard.readText()").strip()
+    page.close()
