@@ -89,9 +89,9 @@ def rejoin_lines(page_text: str) -> str:
         previous = lines[i - 1] if i > 0 else ""
         following = lines[i + 1] if i + 1 < len(lines) else ""
         after_following = lines[i + 2] if i + 2 < len(lines) else ""
-        in_item = bool(_BULLET.match(current) or _NUMBERED.match(current))
+        item = "bullet" if _BULLET.match(current) else "numbered" if _NUMBERED.match(current) else ""
         if (not following or i + 1 in notes
-                or _breaks_after(previous, line, following, after_following, width, in_item)):
+                or _breaks_after(previous, line, following, after_following, width, item)):
             paragraphs.append(current)
             current = ""
     return "\n".join(paragraphs)
@@ -118,13 +118,16 @@ def _typical_width(lines: list[str]) -> int:
 
 
 def _breaks_after(previous: str, line: str, following: str, after_following: str, width: int,
-                  in_item: bool = False) -> bool:
-    """True when the break between `line` and `following` ends a block rather than wrapping a paragraph; `in_item`
-    when the block so far is a list item, which ends at its first short line, punctuated or not, or before a
-    capitalized line (an item's wrapped line goes on in lowercase; a paragraph after a full-width item starts anew)."""
+                  item: str = "") -> bool:
+    """True when the break between `line` and `following` ends a block rather than wrapping a paragraph; `item`
+    says when the block so far is a list item ("bullet" or "numbered"), which ends at its first short line,
+    punctuated or not, or before a capitalized line: a bullet's wrapped line goes on in lowercase, so a paragraph
+    after a full-width bullet starts anew; a numbered paragraph (a ruling's, a report's) is prose, which wraps
+    before a name ("...Network Rail / Infrastructure Ltd, is..."), so it ends there only after a sentence's end."""
     short = len(line) < _SHORT * width
     ends_sentence = bool(_SENTENCE_END.search(line))
-    if _BULLET.match(following) or (in_item and (short or _starts_capitalized(following))):
+    capital_ends = _starts_capitalized(following) and (item == "bullet" or ends_sentence)
+    if _BULLET.match(following) or (item and (short or capital_ends)):
         return True
     # A wrapped sentence can put "14." at the start of a line, so a number starts an item only after a block end.
     if _NUMBERED.match(following) and (short or ends_sentence):

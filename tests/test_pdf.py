@@ -166,6 +166,25 @@ def test_a_full_width_list_item_does_not_swallow_the_paragraph_after_it(tmp_path
     assert load_document(path).text.split("\n\n") == ["The review found two gaps:", item, STRIKE]
 
 
+def test_a_numbered_paragraph_wrapping_before_a_name_stays_whole(tmp_path: Path) -> None:
+    """A ruling's numbered paragraphs are prose: one wrapping before "Infrastructure Ltd" was cut there (as a
+    bullet ends before a capital), and the answer named the claimants' barrister for the defendant's."""
+    pdf = new_pdf()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    represented = ("3. The second defendant, Network Rail Infrastructure Ltd, is represented by Ms Fiona Hale of "
+                   "Counsel, instructed by Harwell Kingsley Solicitors LLP of London, and the Office of Rail and Road "
+                   "by Mr Daniel Okafor, Treasury Counsel, of the Government Legal Department in Bristol.")
+    for block in ("2. The claimants are represented by Ms Amelia Grant KC.", represented,
+                  "4. The hearing took place on 6 March 2025."):
+        write_block(pdf, block)
+    path = save(pdf, tmp_path / "ruling.pdf")
+    wrapped = raw_lines(path)[2:-1]  # the lines of paragraph 3 after its first
+    assert any(line[:1].isupper() for line in wrapped), "a wrapped line opens with a capital"
+    assert load_document(path).text.split("\n\n") == ["2. The claimants are represented by Ms Amelia Grant KC.",
+                                                       represented, "4. The hearing took place on 6 March 2025."]
+
+
 def test_a_number_opening_a_wrapped_line_does_not_start_a_list_item() -> None:
     lines = "Analysts said freight rates on the Valmora to Ostend route rose by\n14. Then they fell again in April."
     assert rejoin_lines(lines) == lines.replace("\n", " ")
