@@ -8,13 +8,14 @@ import logging
 import os
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from qa.config import Settings, whole_number
-from qa.corpus import REMOVED_DIR, add_paths, remove_file
+from qa.corpus import REMOVED_DIR, add_paths, remove_file, unread_documents
 from qa.embedding import Embedder
 from qa.errors import IndexMismatchError, QAError
 from qa.evaluation import benchmark, cached_index_dir, held_out_articles, write_results
@@ -199,7 +200,9 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
     # orders the passages by, so printed beside them it looked out of order
     for hit in answer.hits:
         say(f"{hit.rank}. {citation(hit)} ({relevance(hit).label})")
-        say(f"   {hit.text}\n")
+        for copy in hit.copies:
+            say(f"   the same text also in {citation(copy)}")
+        say(textwrap.indent(hit.text, "   ", lambda line: True) + "\n")
     return 0
 
 
@@ -208,6 +211,9 @@ def run_add(args: argparse.Namespace, settings: Settings) -> int:
     added = [path.relative_to(settings.corpus_dir).as_posix() for path in add_paths(args.paths, settings.corpus_dir)]
     for doc_id in added:
         say(f"copied {doc_id}")
+    for folder in (Path(path) for path in args.paths if Path(path).is_dir()):
+        for name, why in unread_documents(folder):
+            say(f"not added: {folder / name} ({why})", file=sys.stderr)
     embedder = Embedder.from_settings(settings)
     withdrawn = withdraw_unindexed(added, _sync(settings, embedder), settings, embedder)
     for doc_id, why in withdrawn:

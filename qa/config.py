@@ -9,6 +9,10 @@ from pathlib import Path
 from qa.errors import QAError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")  # the one list: loaders, corpus scan, uploads
+# Documents of types not read, which a build names so a reporter knows they are not searched (an e-mail, an old Word
+# file). Images, scripts and the assets of a saved page are no documents: those stay unsaid.
+UNREAD_DOCUMENT_SUFFIXES = (".doc", ".rtf", ".odt", ".eml", ".msg", ".epub", ".pages", ".ppt", ".pptx", ".xls",
+                            ".xlsx", ".mht", ".mhtml", ".webarchive")
 # "onnx" (int8 onnxruntime, 3-5x the encode rate of "torch" here, same SciFact nDCG@10) or "torch"; see qa.embedding.
 DEFAULT_BACKEND = "onnx"
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from qa.config import SUPPORTED_SUFFIXES
+from qa.config import SUPPORTED_SUFFIXES, UNREAD_DOCUMENT_SUFFIXES
 from qa.errors import QAError
 from qa.storage import DocumentRow
 from qa.text import normal_form
@@ -31,8 +31,9 @@ def safe_name(name: str) -> str:
     return f"{stem}{suffix}"
 
 
-def corpus_files(corpus_dir: Path) -> dict[str, Path]:
-    """Supported files under the corpus folder by doc id (relative posix path), hidden files skipped."""
+def corpus_files(corpus_dir: Path, suffixes: Sequence[str] = SUPPORTED_SUFFIXES) -> dict[str, Path]:
+    """Files of the given types (by default those read) under the corpus folder by doc id (relative posix path),
+    hidden files skipped."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise QAError(f"corpus folder {corpus_dir} " + ("is a file" if corpus_dir.exists() else "does not exist"))
@@ -48,9 +49,17 @@ def corpus_files(corpus_dir: Path) -> dict[str, Path]:
         for name in names:
             path = Path(folder) / name
             # a broken link is kept, so the build reports it by name rather than skipping it unsaid
-            if not name.startswith(".") and path.suffix.lower() in SUPPORTED_SUFFIXES:
+            if not name.startswith(".") and path.suffix.lower() in suffixes:
                 files[path.relative_to(corpus_dir).as_posix()] = path
     return dict(sorted(files.items()))
+
+
+def unread_documents(folder: Path) -> list[tuple[str, str]]:
+    """The documents under `folder` of types not read (`UNREAD_DOCUMENT_SUFFIXES`: an e-mail, an RTF file), each
+    with why it is not searched; images and a saved page's assets are left out."""
+    return [(name, f"not read: {path.suffix.lower()} is not a type read; save it as "
+                   f"{', '.join(SUPPORTED_SUFFIXES)} to search it")
+            for name, path in corpus_files(folder, UNREAD_DOCUMENT_SUFFIXES).items()]
 
 
 def add_bytes(name: str, data: bytes, corpus_dir: Path) -> Path:
@@ -76,7 +85,14 @@ def add_paths(paths: list[Path], corpus_dir: Path) -> list[Path]:
     """Copy files, or the supported files of folders (hidden ones skipped, as a build skips them), into the
     corpus; return the new paths. Every path is checked before any file is copied, so a mistyped or unreadable
     one leaves the corpus as it was."""
-    files = [file for path in paths for file in files_to_add(Path(path), Path(corpus_dir))]
+    files, problems = [], []
+    for path in paths:  # every problem is named at once, not one per try
+        try:
+            files += files_to_add(Path(path), Path(corpus_dir))
+        except QAError as error:
+            problems.append(str(error))
+    if problems:
+        raise QAError(" | ".join(problems))
     return [add_bytes(file.name, file.read_bytes(), corpus_dir) for file in files]
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from qa import loading
 from qa.chunking import chunk_document
 from qa.config import Settings
-from qa.corpus import corpus_files, remove_file
+from qa.corpus import corpus_files, remove_file, unread_documents
 from qa.embedding import Embedder, Progress
 from qa.errors import LoadError, QAError
 from qa.integrity import sha256
@@ -41,6 +41,12 @@ def shown_name(doc_id: str) -> str:
     """`doc_id` with the bytes of a file name that are not UTF-8 shown as �: such a name cannot be stored,
     printed or typed, so the file is reported under this name instead of indexed."""
     return doc_id.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def one_line(doc_id: str) -> str:
+    """`doc_id` as one printable line: not-UTF-8 bytes as � (`shown_name`), line breaks as \\n (printed, a name
+    holding one would forge a line of the build's report)."""
+    return shown_name(doc_id).replace("\n", "\\n").replace("\r", "\\r")
 
 
 def sync(
@@ -100,15 +106,15 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
     indexed = writer.indexed()
     tell("Checking the corpus")
     files = corpus_files(settings.corpus_dir)
+    report.failed.extend((one_line(doc_id), why) for doc_id, why in unread_documents(settings.corpus_dir))
     hashes: dict[str, str] = {}
     unreadable: set[str] = set()
     for doc_id, path in files.items():
         if shown_name(doc_id) != doc_id:
             report.failed.append((shown_name(doc_id), "its file name is not valid UTF-8; rename the file to index it"))
             continue
-        if "\n" in doc_id or "\r" in doc_id:  # printed, it would forge a line of the build's report
-            report.failed.append((doc_id.replace("\n", "\\n").replace("\r", "\\r"),
-                                  "its file name holds a line break; rename the file to index it"))
+        if one_line(doc_id) != doc_id:
+            report.failed.append((one_line(doc_id), "its file name holds a line break; rename the file to index it"))
             continue
         if path.exists() and not path.is_file():  # a pipe or a device would be read for ever
             report.failed.append((doc_id, "not a regular file (a pipe, socket or device); skipped"))

@@ -49,3 +49,14 @@ def seed_retriever(seed_settings: Settings, embedder: Embedder) -> Retriever:
 def fresh_settings(tmp_path: Path) -> Settings:
     """Settings for a new corpus copy and an unbuilt index, for tests that change things."""
     return Settings(corpus_dir=copy_seed_corpus(tmp_path / "corpus"), index_dir=tmp_path / "index")
+
+
+def add_syndicated_copy(corpus: Path) -> Path:
+    """The bundled Middle East Eye report saved again as another outlet's copy (its own header, the same body), as
+    wire copy is; returns the original's path. The copy is `syndicated.txt`, published by Gulf Wire."""
+    original = next(corpus.glob("middleeasteye-*"))
+    body = original.read_text(encoding="utf-8").split("---\n", 2)[2]
+    (corpus / "syndicated.txt").write_text(
+        "---\ntitle: Iraqi factions given a slap\npublisher: Gulf Wire\ndate: 2021-11-29\n---\n" + body,
+        encoding="utf-8")
+    return original

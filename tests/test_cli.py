@@ -12,7 +12,7 @@ import pytest
 
 from qa import Embedder, Retriever, Settings
 from qa.cli import VERBS, build_parser, main
-from tests.conftest import REPO, SEED_QUESTION
+from tests.conftest import REPO, SEED_QUESTION, add_syndicated_copy
 
 
 def args_for(settings: Settings) -> list[str]:
@@ -36,6 +36,20 @@ def test_ask_as_text_names_the_sources(seed_settings: Settings, capsys: pytest.C
     out = capsys.readouterr().out
     assert "1. " in out and "Middle East Eye" in out
     assert re.search(r"^1\. .* \((Strong|Good|Weak) match\)$", out, flags=re.M)
+
+
+def test_ask_as_text_names_a_passages_copies_and_indents_all_of_it(fresh_settings: Settings,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Wire copy folded into a passage is named under it (it was only in --json), and a passage of several lines
+    is indented throughout (only its first line was), so passages stay apart from their citations."""
+    add_syndicated_copy(fresh_settings.corpus_dir)
+    assert main(["build", *args_for(fresh_settings)]) == 0
+    capsys.readouterr()
+    assert main(["ask", SEED_QUESTION, *args_for(fresh_settings)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^   the same text also in .*(Gulf Wire|Middle East Eye)", out, flags=re.M)
+    passages = out.split("\n1. ", 1)[1]
+    assert all(line.startswith(("   ", "2. ", "3. ", "4. ", "5. ")) for line in passages.splitlines()[1:] if line)
 
 
 def test_ask_with_source_filter(seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,6 +96,34 @@ def test_add_checks_every_path_before_copying_any(fresh_settings: Settings, tmp_
         assert main(["add", str(good), str(bad), *args_for(fresh_settings)]) == 1
         assert str(bad.name) in capsys.readouterr().err
         assert sorted(path.name for path in fresh_settings.corpus_dir.iterdir()) == before, bad
+
+
+def test_documents_of_types_not_read_are_named_by_build_and_add(fresh_settings: Settings, tmp_path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """An e-mail, an RTF and an OpenDocument file saved into the corpus were skipped without a word ("0 failed"),
+    and adding two such files named only the first: each is now named, with the types that are read. A saved
+    page's image is no document and stays unsaid."""
+    for name in ("tip.eml", "release.rtf", "notes.odt", "photo.jpg"):
+        (fresh_settings.corpus_dir / name).write_bytes(b"Subject: the drones\n\nThree were launched.\n")
+    assert main(["build", *args_for(fresh_settings)]) == 0
+    out, err = capsys.readouterr()
+    said = out + err
+    for name in ("tip.eml", "release.rtf", "notes.odt"):
+        assert re.search(rf"{re.escape(name)}.*not read: \.\w+ is not a type read; save it as \.txt", said), said
+    assert "photo.jpg" not in said
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("tip.eml", "notes.odt"):
+        (inbox / name).write_bytes(b"Subject: the drones\n")
+    assert main(["add", str(inbox / "tip.eml"), str(inbox / "notes.odt"), *args_for(fresh_settings)]) == 1
+    err = capsys.readouterr().err
+    assert "tip.eml was not added" in err and "notes.odt was not added" in err and err.count("\n") == 1
+    for name in ("tip.eml", "notes.odt"):
+        (inbox / name).unlink()
+    (inbox / "orchard.txt").write_text("The orchard produced a record apple harvest.\n")
+    (inbox / "memo.doc").write_bytes(b"\xd0\xcf\x11\xe0")
+    assert main(["add", str(inbox), *args_for(fresh_settings)]) == 0
+    assert f"not added: {inbox / 'memo.doc'} (not read: .doc is not a type read" in capsys.readouterr().err
 
 
 def test_add_of_a_folder_skips_hidden_files_and_moves_out_what_cannot_be_indexed(

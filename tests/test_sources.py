@@ -8,6 +8,7 @@ from qa import Answer, Embedder, Hit, Retriever, Settings, sync
 from qa.answer import NO_ANSWER_THRESHOLD, Candidate, logit
 from qa.export import answers_markdown, escape_markdown, source_line_html
 from qa.sources import SourceLine, compare_sources
+from tests.conftest import add_syndicated_copy
 
 SEED_QUESTION = "who was suspected of the Kadhimi attack"
 
@@ -91,11 +92,7 @@ def test_the_real_answer_and_its_sources_come_from_one_rating(seed_retriever: Re
 def test_a_story_two_outlets_filed_is_one_passage_naming_both(fresh_settings: Settings, embedder: Embedder) -> None:
     """The Middle East Eye report saved again as another outlet's copy (other header, same body): the answer's
     passages show its text once, naming the copy's document, and what each source says names both."""
-    original = next(Path(fresh_settings.corpus_dir).glob("middleeasteye-*"))
-    body = original.read_text(encoding="utf-8").split("---\n", 2)[2]
-    (Path(fresh_settings.corpus_dir) / "syndicated.txt").write_text(
-        "---\ntitle: Iraqi factions given a slap\npublisher: Gulf Wire\ndate: 2021-11-29\n---\n" + body,
-        encoding="utf-8")
+    original = add_syndicated_copy(Path(fresh_settings.corpus_dir))
     sync(fresh_settings, embedder)
     retriever = Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)
     answer, candidates = retriever.ask_rated(SEED_QUESTION, k=5)
