@@ -25,7 +25,7 @@ from qa.answer_model import AnswerModel, read_card
 from qa.embedding import Embedder, TokenVectors, unit
 from qa.records import Answer, Hit, Sentence
 from qa.text import (MEASURES, QUESTION_WORDS, answer_type, holds_type, is_copy, named_share, query_terms,
-                     question_names, refers_back, split_sentences, tokenize, word_runs)
+                     question_names, refers_back, split_sentences, tokenize, withdrawn, word_runs)
 
 TermWeights = Callable[[Sequence[str]], np.ndarray]
 
@@ -192,14 +192,15 @@ def confidence(question: str, sentence: str, probability: float, named: float = 
     """How sure the assistant is that the sentence answers: the answer model's probability times `named`, the
     share of the question's names (`question_names`) that the sentence's passage or its document's title
     states; or 0 when the question asks for a figure, a sum, a length of time or a date (`MEASURES`) and the
-    sentence states none it does not already say.
+    sentence states none it does not already say, or when the sentence tells what an earlier version of its
+    article said (`withdrawn`: the publisher's correction withdrew it) and the question is not about corrections.
 
     Both catch what the bbc-news unanswerable questions are made of: most ask "how much" or "how many" of a
     story that gives no such figure, and the rest are answered best by a sentence about someone else ("Mr
     Ebbers could face ... 85 years" for a question about Yoshiaki Tsutsumi); README, "Answers". A question of
     question words alone ("Who? What is it?") is about nothing a sentence could answer: 0.
     """
-    if not query_terms(question):
+    if not query_terms(question) or withdrawn(sentence, question):
         return 0.0
     kind = answer_type(question)
     if kind in MEASURES and not holds_type(kind, question, sentence):

@@ -61,6 +61,7 @@ _ABBREVIATIONS = {
 # script without case), checked in `split_sentences`.
 _SENTENCE_END = re.compile(r"[.!?؟]+[\"'”’“»)\]]*(?=\s+[\"'“‘„«(\[]?(\w))")
 _WORD_BEFORE = re.compile(r"([\w.]+)\.$")
+_PARAGRAPH_NUMBER = re.compile(r"\d{1,3}\.")  # "11. The court finds...": the number opens the sentence after it
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -72,7 +73,8 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         sentence_start = line_start
         for match in _SENTENCE_END.finditer(line.group()):
             boundary = line_start + match.end()
-            if match.group(1).islower() or _is_abbreviation(text[sentence_start:boundary]):
+            said = text[sentence_start:boundary]
+            if match.group(1).islower() or _is_abbreviation(said) or _PARAGRAPH_NUMBER.fullmatch(said.strip()):
                 continue
             spans.append((sentence_start, boundary))
             sentence_start = boundary
@@ -121,18 +123,23 @@ _ABOUT_MONEY = re.compile(r"\b(pay|paid|pays|cost|costs|worth|price|spend|spent|
                           r"earns|fee|fees|budget|compensation|money|damages|fine|fined|salary|fund|funding|donate|"
                           r"donated|sell for|sold for|bid|prize)\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][a-z]+")
-# The kinds of answer a sentence cannot give without stating one: a figure, a sum of money, a length of time, a date.
-MEASURES = ("date", "duration", "money", "amount", "count")
+_CLOCK = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s?(?:am|pm|a\.m\.|p\.m\.)|\b(?:noon|midnight|GMT|BST|UTC)\b",
+                    re.IGNORECASE)  # "10:42 GMT", "2am", "at noon"
+# The kinds of answer a sentence cannot give without stating one: a figure, a sum of money, a length of time, a date,
+# a time (of day, or a race's).
+MEASURES = ("date", "duration", "money", "amount", "count", "time")
 
 
 def answer_type(question: str) -> str:
     """The kind of answer the question's wording asks for: one of MEASURES, "name", or "" (anything else).
 
-    "how long" asks for a duration, "how much" for money when it is about paying or costs (else any amount),
+    "what time" asks for a time of day or a time taken (a race's), "how long" for a duration, "how much" for money when it is about paying or costs (else any amount),
     "how many" and "how big" for a count; "when" asks for a date only where it opens the question ("When did...",
     not "...say when he announced...").
     """
     text = question.lower()
+    if re.search(r"\bwhat time\b(?! ?(?:frame|period|span|scale))", text):
+        return "time"
     if re.search(r"\bhow long\b|\bhow many (years|months|weeks|days|hours|minutes|seconds|decades|seasons)\b", text):
         return "duration"
     if re.match(r"\s*(?:(?:since|until|till|from) )?when\b", text) or re.search(
@@ -150,7 +157,9 @@ def answer_type(question: str) -> str:
 def holds_type(kind: str, question: str, sentence: str) -> bool:
     """Does the sentence hold something of `kind` (`answer_type`) that the question does not already say?"""
     if kind == "date":
-        return bool(_DATE.search(sentence))
+        return bool(_DATE.search(sentence) or _CLOCK.search(sentence))
+    if kind == "time":
+        return bool(_CLOCK.search(sentence) or _DURATION.search(sentence))
     if kind == "name":
         asked = set(question.split())
         return any(match.group(0) not in asked for match in _NAME.finditer(sentence[1:]))
@@ -159,6 +168,18 @@ def holds_type(kind: str, question: str, sentence: str) -> bool:
         return False
     asked = {match.group(0).lower() for match in pattern.finditer(question)}
     return any(match.group(0).lower() not in asked for match in pattern.finditer(sentence))
+
+
+_EARLIER_VERSION = re.compile(r"\b(?:an?|the) (?:earlier|previous|original) version of this (?:article|story|report|"
+                              r"page|piece)\b", re.IGNORECASE)
+_ABOUT_CORRECTIONS = re.compile(r"\b(?:correct(?:ion|ions|ed)?|earlier version|previous version|amended|retract\w*|"
+                                r"originally)\b", re.IGNORECASE)
+
+
+def withdrawn(sentence: str, question: str) -> bool:
+    """Does the sentence tell what an earlier version of its article said ("An earlier version of this article
+    said the train left Bristol"), a claim its publisher withdrew, for a question not asking about corrections?"""
+    return bool(_EARLIER_VERSION.search(sentence)) and not _ABOUT_CORRECTIONS.search(question)
 
 
 _REFERRING = re.compile(r"(?:He|She|It|They|This|These|That|Its|His|Her|Their)\b")

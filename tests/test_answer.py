@@ -187,6 +187,21 @@ def test_a_sentence_without_the_figure_asked_for_is_chosen_only_when_no_other_ca
     assert vetoed.text == "Drones attacked the house." and vetoed.best.answer.score == 0.0 and not vetoed.confident
 
 
+def test_a_claim_the_articles_correction_withdrew_is_not_the_answer(answer_model: AnswerModel) -> None:
+    """A corrected article says what its earlier version said; the answer model rates that sentence as answering
+    (it states the route asked about), but the publisher withdrew it: the fix that follows is the answer."""
+    text = ("Correction, 4 March: An earlier version of this article said the train was travelling from Bristol "
+            "Temple Meads to London Paddington. It was the 07:12 service from Oxford to Reading.")
+    hits = [hit(1, 0.9, text, title="Harwell derailment: six dead")]
+    question = "Where was the derailed train travelling from and to?"
+    candidates = answer_candidates(question, hits, None, answer_model)
+    assert candidates[0].probability > NO_ANSWER_THRESHOLD  # the model alone would answer with the withdrawn route
+    answer = choose_answer(question, hits, candidates)
+    assert answer.text == "It was the 07:12 service from Oxford to Reading."
+    assert choose_answer("What did the correction say?", hits, answer_candidates(
+        "What did the correction say?", hits, None, answer_model)).text.startswith("Correction, 4 March")
+
+
 def test_a_sentence_about_someone_the_question_does_not_name_does_not_answer(answer_model: AnswerModel) -> None:
     # a sentence of bbc-news business-100: the model alone rates it as answering either question
     text = "Mr Ebbers could face a jail sentence of up to 85 years if convicted of all the charges he is facing."

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.text import answer_type, balance_quotes, holds_type, named_share, question_names, refers_back
+from qa.text import (answer_type, balance_quotes, holds_type, named_share, question_names, refers_back,
+                     split_sentences, withdrawn)
 
 
 @pytest.mark.parametrize(("sentence", "shown"), [
@@ -32,6 +33,9 @@ def test_a_quote_opened_or_closed_in_another_sentence_is_completed(sentence: str
     ("How much pricier are indoor parking spaces?", "amount"),
     ("Who leads the investigation?", "name"),
     ("What kind of drone was it?", ""),
+    ("What time did police confirm the fifth death?", "time"),
+    ("What time did Kathy Butler record in the race?", "time"),
+    ("In what time frame did the weight stay the same?", ""),
 ])
 def test_answer_type(question: str, kind: str) -> None:
     assert answer_type(question) == kind
@@ -49,6 +53,10 @@ def test_answer_type(question: str, kind: str) -> None:
     ("How many of the fifteen points were agreed?", "Agreement came on fourteen points.", True),
     ("How many of the fifteen points were agreed?", "Agreement came on fifteen points.", False),  # the question's own
     ("When did it open?", "It opened on 11 June.", True),
+    ("When did the drones strike?", "At 2am the drones struck.", True),  # a time of day dates an event too
+    ("What time did police confirm the fifth death?", "Police confirmed a fifth death at 12:30 GMT.", True),
+    ("What time did Butler record?", "Butler clocked a time of 22 minutes 45 seconds.", True),  # a race's time
+    ("What time did Butler record?", "Johnson will race in Edinburgh on 15 January.", False),  # a date is no time
 ])
 def test_holds_type_finds_what_the_question_asks_for_and_does_not_say(question: str, sentence: str,
                                                                       holds: bool) -> None:
@@ -86,3 +94,25 @@ def test_named_share_counts_whole_words_ignoring_case() -> None:
 ])
 def test_a_sentence_opening_with_a_word_that_points_back_is_told_apart(sentence: str, points_back: bool) -> None:
     assert refers_back(sentence) is points_back
+
+
+@pytest.mark.parametrize(("sentence", "question", "is_withdrawn"), [
+    ("An earlier version of this article said the train was travelling from Bristol to London.",
+     "Where was the train travelling from?", True),
+    ("A previous version of this story gave the wrong number of deaths.", "How many people died?", True),
+    ("An earlier version of this article said the train was travelling from Bristol to London.",
+     "What did the correction say?", False),  # asked about the correction: it is the answer
+    ("It was the 07:12 service from Oxford to Reading.", "Where was the train travelling from?", False),
+    ("The earlier version of the bill was rejected.", "What happened to the bill?", False),  # not the article's
+])
+def test_what_an_earlier_version_of_the_article_said_is_withdrawn(sentence: str, question: str,
+                                                                  is_withdrawn: bool) -> None:
+    assert withdrawn(sentence, question) is is_withdrawn
+
+
+def test_a_paragraph_number_opens_its_sentence() -> None:
+    """A ruling's "11. The court orders..." was split into the sentence "11." (shown as an answer) and the rest."""
+    text = "10. The application is opposed. 11. The court orders early disclosure. The score was 3. Then it rained."
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "10. The application is opposed.", "11. The court orders early disclosure.", "The score was 3.",
+        "Then it rained."]
