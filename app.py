@@ -191,8 +191,12 @@ def add_uploads(files: Sequence[tuple[str, bytes]], settings: qa.Settings, embed
         return notices
     label = f"Adding {len(saved)} file{'s' * (len(saved) > 1)}"
     report, outcome = sync_visibly(settings, embedder, label, uploaded=saved, previous=previous)
-    if report is not None:
-        withdraw_unindexed(saved, report, settings, embedder)
+    if report is None:  # saved, not indexed yet: uploading again would only add copies
+        listed = ", ".join(f"**{escape_markdown(name)}**" for name in saved)
+        return notices + outcome + [Notice("info", f"{listed} {'is' if len(saved) == 1 else 'are'} saved in the "
+                                            "corpus: once the index can be updated, press **Update index** to "
+                                            "index them; there is no need to upload them again.")]
+    withdraw_unindexed(saved, report, settings, embedder)
     return notices + outcome
 
 
@@ -204,8 +208,12 @@ def remove_document(doc_id: str, settings: qa.Settings, embedder: qa.Embedder,
         kept = remove_file(doc_id, settings.corpus_dir)
     except qa.QAError as error:
         return [Notice("error", escape_markdown(str(error)))]
+    report, notices = sync_visibly(settings, embedder, f"Removing {escape_markdown(doc_id)}", previous=previous)
+    if report is None:  # the index still holds it (another build runs): the file goes back, so both agree
+        restore_file(kept, doc_id, settings.corpus_dir)
+        return [Notice("info", f"**{escape_markdown(doc_id)}** was not removed."), *notices]
     st.session_state.removed = (doc_id, str(kept))
-    return sync_visibly(settings, embedder, f"Removing {escape_markdown(doc_id)}", previous=previous)[1]
+    return notices
 
 
 def undo_removal(settings: qa.Settings, embedder: qa.Embedder, previous: qa.SyncReport | None) -> None:
@@ -299,19 +307,25 @@ def notebook_tools(history: History, notebook: str) -> None:
     if notebook_name(name) != notebook:
         st.query_params["notebook"] = notebook_name(name)
         st.rerun()
-    if st.session_state.get("clearing") != notebook:
+    saved = history.saved(notebook)
+    if st.session_state.get("clearing", (None,))[0] != notebook:
         st.button("Clear this notebook", key="clear", icon=":material/clear_all:",
                   help="Forget every question saved in this notebook (asks first)",
-                  on_click=st.session_state.update, kwargs={"clearing": notebook})
+                  on_click=st.session_state.update, kwargs={"clearing": (notebook, saved[-1][0] if saved else 0)})
         return
-    count = len(history.turns(notebook))
+    last = st.session_state.clearing[1]  # the questions counted here: a colleague may ask more before Clear
+    count = sum(turn_id <= last for turn_id, _ in saved)
     st.warning(f"Forget the {count} question{'s' * (count != 1)} of **{escape_markdown(notebook)}**? "
                "This cannot be undone; *Download as Markdown* keeps a copy.")
     left, right = st.columns(2)
     if left.button("Clear", key="confirm-clear", type="primary"):
         del st.session_state["clearing"]
-        history.clear(notebook)
-        finish([Notice("success", f"The notebook **{escape_markdown(notebook)}** is cleared.")])
+        history.clear(notebook, up_to=last)
+        st.session_state.get("shown", {}).pop(notebook, None)  # forgotten here, not "cleared elsewhere"
+        newer = sum(turn_id > last for turn_id, _ in history.saved(notebook))
+        kept = (f" {counted(newer, 'question')} asked since (in another tab or window) "
+                f"{'is' if newer == 1 else 'are'} kept." if newer else "")
+        finish([Notice("success", f"The notebook **{escape_markdown(notebook)}** is cleared.{kept}")])
     right.button("Keep", key="keep-notebook", on_click=st.session_state.pop, args=("clearing", None))
 
 
@@ -338,6 +352,11 @@ def document_list(retriever: qa.Retriever, settings: qa.Settings, embedder: qa.E
     skipped = [(doc_id, f"Not indexed: {reason}") for doc_id, reason in report.failed]
     skipped += [(doc_id, f"Not indexed: same content as {original}") for doc_id, original in report.duplicates]
     skipped = [(doc_id, why) for doc_id, why in skipped if (settings.corpus_dir / doc_id).is_file()]
+    asked = st.session_state.get("confirm-remove")
+    if asked and asked not in {doc.doc_id for doc in documents} | {doc_id for doc_id, _ in skipped}:
+        del st.session_state["confirm-remove"]  # removed meanwhile, from another tab or window
+        st.info(f"**{escape_markdown(asked)}** is no longer in the archive: it was removed from another tab or "
+                "window.")
     with st.expander(f"Documents ({len(documents):,})"):
         query = st.text_input("Find a document", key="doc-search", placeholder="Title, file name or publisher")
         found = find_documents(documents, query)
@@ -438,13 +457,33 @@ def ask(retriever: qa.Retriever, question: str, options: SearchOptions) -> Turn:
                 coverage((hit.doc_id, hit.date) for hit in matching), options.description, bool(options.filters))
 
 
+def latest_turn(saved: list[tuple[int, Turn]], notebook: str) -> int | None:
+    """The id of the turn drawn in full (chart, passages): the last question this reader asked in the notebook,
+    while it is there, else the notebook's last. Colleagues sharing a notebook ask too, and a page that opened
+    a colleague's newer question as its reader's own answer hid the reader's behind a toggle."""
+    own = st.session_state.get("asked", {}).get(notebook)
+    return own if any(turn_id == own for turn_id, _ in saved) else (saved[-1][0] if saved else None)
+
+
+def say_cleared_elsewhere(saved: list[tuple[int, Turn]], notebook: str) -> None:
+    """Say so when questions this page showed are gone from the notebook: someone cleared it in another tab or
+    window (this page's own Clear forgets what it showed first), else they vanish unexplained."""
+    shown = st.session_state.setdefault("shown", {})
+    gone = shown.get(notebook, set()) - {turn_id for turn_id, _ in saved}
+    if gone:
+        st.info(f"{counted(len(gone), 'earlier question')} of this notebook {'was' if len(gone) == 1 else 'were'} "
+                "cleared in another tab or window.")
+    shown[notebook] = {turn_id for turn_id, _ in saved}
+
+
 def show_turn(number: int, turn: Turn, retriever: qa.Retriever, dates: tuple[dt.date, dt.date] | None,
-              latest: bool) -> None:
+              latest: bool, anchor: int = 0) -> None:
     """One question and its answer: the best sentence with its source, what each source says, when the story
-    was covered (a chart for the latest question), then the passages."""
+    was covered (a chart for the latest question), then the passages. `anchor` (the turn's id) names the
+    question's heading (`qa-turn-<id>`), so the page can bring this very question into view."""
     with st.chat_message("user"):
-        st.markdown(f'<h2 class="qa-title qa-question" dir="auto">{escape_html(turn.answer.question)}</h2>',
-                    unsafe_allow_html=True)
+        st.markdown(f'<h2 class="qa-title qa-question qa-turn-{anchor}" dir="auto">'
+                    f'{escape_html(turn.answer.question)}</h2>', unsafe_allow_html=True)
         st.caption(f"Searched by {escape_markdown(turn.search)}")
     with st.chat_message("assistant"):
         answer = turn.answer
@@ -662,10 +701,13 @@ st.caption(f"Answers are sentences quoted from {counted(retriever.store.manifest
            "each with its source. Nothing is made up.")
 question = st.chat_input("Ask a question about the articles") or st.session_state.pop("pending", None)
 problem = ""
+asked: int | None = None  # the id of the question this run asked: in a notebook others share, not always the last
 if question is not None:
     try:
         with st.spinner("Searching the articles…"):
-            history.add(notebook, ask(retriever, question, options))
+            answered = ask(retriever, question, options)
+            asked = history.add(notebook, answered)
+            st.session_state.setdefault("asked", {})[notebook] = asked
     except qa.QuestionError as error:
         problem = str(error)
     except Exception:  # the page's boundary: log the details for whoever runs it, show the reader a sentence
@@ -673,17 +715,19 @@ if question is not None:
         st.error("**Something went wrong while answering.** The details are in the server's log; the index "
                  "is unchanged. Try again, or rephrase the question.")
 
-turns = history.turns(notebook)
+saved = history.saved(notebook)
+say_cleared_elsewhere(saved, notebook)
+turns = [turn for _, turn in saved]
 if not turns:
     examples(retriever)
-for number, turn in enumerate(turns, start=1):
-    show_turn(number, turn, retriever, options.period, latest=number == len(turns))
+for number, (turn_id, turn) in enumerate(saved, start=1):
+    show_turn(number, turn, retriever, options.period, latest=turn_id == latest_turn(saved, notebook), anchor=turn_id)
 if problem:
     st.html('<div class="qa-outcome"></div>')
     st.warning(f"**Please rephrase:** {escape_markdown(problem)}.")
     bring_into_view(".qa-outcome")
-elif question is not None and turns:
-    bring_into_view(".qa-question")
-    announce(turns[-1].answer)
+elif asked is not None:
+    bring_into_view(f".qa-turn-{asked}")
+    announce(answered.answer)
 if turns:
     session_tools(turns, notebook)

@@ -71,27 +71,35 @@ class History:
                            "asked_at TEXT NOT NULL DEFAULT (datetime('now')), turn TEXT NOT NULL)")
         return connection
 
-    def add(self, notebook: str, turn: Turn) -> None:
-        """Save a turn at the end of the notebook."""
+    def add(self, notebook: str, turn: Turn) -> int:
+        """Save a turn at the end of the notebook; return its id (`saved`), by which a page that shares the
+        notebook with others tells its own question from theirs."""
         with closing(self._connect()) as connection, connection:
-            connection.execute("INSERT INTO turns (notebook, turn) VALUES (?, ?)",
-                               (notebook, json.dumps(turn.to_dict())))
+            return connection.execute("INSERT INTO turns (notebook, turn) VALUES (?, ?)",
+                                      (notebook, json.dumps(turn.to_dict()))).lastrowid
 
     def turns(self, notebook: str) -> list[Turn]:
-        """The notebook's turns, oldest first; a saved turn that cannot be read back is logged and left out."""
+        """The notebook's turns, oldest first (`saved` without their ids)."""
+        return [turn for _, turn in self.saved(notebook)]
+
+    def saved(self, notebook: str) -> list[tuple[int, Turn]]:
+        """The notebook's turns with their ids, oldest first; a saved turn that cannot be read back is logged and
+        left out."""
         with closing(self._connect()) as connection:
             rows = connection.execute("SELECT id, turn FROM turns WHERE notebook = ? ORDER BY id",
                                       (notebook,)).fetchall()
         turns = []
         for row_id, text in rows:
             try:
-                turns.append(Turn.from_dict(json.loads(text)))
+                turns.append((row_id, Turn.from_dict(json.loads(text))))
             except (ValueError, KeyError, TypeError):
                 logger.warning("history %s: turn %d of notebook %r cannot be read; left out", self.path, row_id,
                                notebook)
         return turns
 
-    def clear(self, notebook: str) -> None:
-        """Forget every turn of the notebook."""
+    def clear(self, notebook: str, up_to: int | None = None) -> int:
+        """Forget the notebook's turns (those saved up to id `up_to`, when given: a colleague's question asked
+        after the reader was asked to confirm is kept); return how many were forgotten."""
         with closing(self._connect()) as connection, connection:
-            connection.execute("DELETE FROM turns WHERE notebook = ?", (notebook,))
+            return connection.execute("DELETE FROM turns WHERE notebook = ? AND id <= ?",
+                                      (notebook, up_to if up_to is not None else 2**63 - 1)).rowcount

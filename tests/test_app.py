@@ -329,7 +329,8 @@ def test_the_view_is_brought_to_what_the_reader_waits_for(built_settings: Settin
     """A new answer's question; then, after an action in the sidebar, its outcome (an Undo far above the
     latest answer was out of sight); a refused question's reason; and nothing on a run that only redraws."""
     page = ask(open_page(built_settings), SEED_QUESTION)
-    assert scrolled_to(page) == [".qa-question"]
+    target, = scrolled_to(page)  # this very question's heading, whatever colleagues asked after it
+    assert re.fullmatch(r"\.qa-turn-\d+", target) and f'qa-question {target[1:]}"' in main_html(page)
     page.slider(key="k").set_value(3).run()
     assert scrolled_to(page) == []
     page.button(key="update").click().run()
@@ -491,3 +492,59 @@ def test_a_source_named_in_markdown_is_shown_as_text_in_the_search_line(fresh_se
     ask(page, "what did the drones strike")
     searched = next(caption.value for caption in page.caption if caption.value.startswith("Searched by"))
     assert "![p](" not in searched and ":red[" not in searched and r"!\[p\]" in searched
+
+
+def test_a_shared_notebook_keeps_each_readers_own_question_in_front(built_settings: Settings, open_page) -> None:
+    """Two tabs on one notebook: each draws its reader's own last question in full (its passages open), not a
+    colleague's newer one; a Clear confirmed after a colleague asked forgets only the questions it counted; and
+    questions cleared from the other tab are said to be, not gone unexplained."""
+    reader, colleague = open_page(built_settings, "team"), open_page(built_settings, "team")
+    ask(reader, SEED_QUESTION)
+    ask(colleague, "How many drones were used?")
+    reader.slider(key="k").set_value(4).run()  # any redraw
+    toggles = [toggle.key for toggle in reader.toggle]
+    assert "passages-1" not in toggles and "passages-2" in toggles  # the reader's own (1st) is drawn in full
+
+    reader.button(key="clear").click().run()
+    assert any("Forget the 2 questions" in warning.value for warning in reader.warning)
+    ask(colleague, "Who was suspected?")  # asked while the reader is being asked to confirm
+    reader.button(key="confirm-clear").click().run()
+    assert any("1 question asked since (in another tab or window) is kept" in s.value for s in reader.success)
+    assert [turn.answer.question for turn in History.beside(built_settings.index_dir).turns("team")] == [
+        "Who was suspected?"]
+
+    colleague.slider(key="k").set_value(4).run()
+    assert any("2 earlier questions of this notebook were cleared in another tab or window" in info.value
+               for info in colleague.info)
+
+
+def test_a_removal_or_upload_meeting_another_build_leaves_corpus_and_index_agreeing(built_settings: Settings,
+                                                                                   open_page) -> None:
+    """While `python -m qa build` runs, a removal moved the file out and left it indexed (the index listed a
+    document with no file), and an upload said "try again" though its files were saved: a retry made copies.
+    Now the removed file is put back, and the upload says its files are saved and how to index them."""
+    doc_id = "trackpersia-2021-11-20-drones-iran-proxies.txt"
+    page = open_page(built_settings)
+    page.button(key=f"remove-{doc_id}").click().run()
+    with build_lock(built_settings.index_dir):
+        page.button(key=f"confirm-remove-{doc_id}").click().run()
+        assert (built_settings.corpus_dir / doc_id).is_file()
+        assert any(f"**{doc_id}** was not removed" in info.value for info in page.info)
+        assert "undo-remove" not in [button.key for button in page.button]
+        page.file_uploader[0].set_value(("harbour.txt", LIGHTHOUSE.encode(), "text/plain")).run()
+        page.button(key="add-files").click().run()
+    assert any("**harbour.txt** is saved in the corpus" in info.value and "no need to upload them again"
+               in info.value for info in page.info)
+    assert (built_settings.corpus_dir / "harbour.txt").is_file()
+
+
+def test_confirming_the_removal_of_a_document_removed_elsewhere_says_so(built_settings: Settings,
+                                                                       open_page) -> None:
+    doc_id = "trackpersia-2021-11-20-drones-iran-proxies.txt"
+    reader, colleague = open_page(built_settings, "a"), open_page(built_settings, "b")
+    reader.button(key=f"remove-{doc_id}").click().run()
+    colleague.button(key=f"remove-{doc_id}").click().run()
+    colleague.button(key=f"confirm-remove-{doc_id}").click().run()
+    reader.slider(key="k").set_value(4).run()  # the reader's next redraw, before confirming
+    assert not reader.exception
+    assert any(f"**{doc_id}** is no longer in the archive" in info.value for info in reader.info)
