@@ -141,7 +141,8 @@ def without_copies(hits: Sequence[Hit]) -> list[Hit]:
             kept.append(replace(hit, rank=len(kept) + 1))
             runs.append(own)
         else:
-            kept[original] = replace(kept[original], copies=(*kept[original].copies, replace(hit, copies=())))
+            copy = replace(hit, rank=kept[original].rank, copies=())  # it stands where its original does
+            kept[original] = replace(kept[original], copies=(*kept[original].copies, copy))
     return kept
 
 

@@ -8,17 +8,25 @@ Postgres database; on an index folder each request moves to the newest generatio
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import html
 import json
 import logging
+import re
+from collections.abc import Sequence
 from dataclasses import asdict
 from urllib.parse import unquote_to_bytes
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
@@ -46,8 +54,28 @@ QUERY_PARAMETERS = [
 ]
 
 
+ASKS_AT_ONCE = 2  # answers computed at once: the answer model runs on the CPU, and more at once only slows each
+OPEN_PATHS = ("/health", "/docs", "/openapi.json")  # answered without the token: a load balancer's probe, the docs
+
+
 class RequestError(QAError):
     """A request parameter is missing or malformed (answered with 400)."""
+
+
+class RequireToken(BaseHTTPMiddleware):
+    """With a token set (QA_API_TOKEN), every request but OPEN_PATHS must carry `Authorization: Bearer <token>`;
+    401 JSON otherwise. A newsroom's server is reachable by its whole network."""
+
+    def __init__(self, app: object, token: str) -> None:
+        super().__init__(app)
+        self.expected = f"Bearer {token}".encode()
+
+    async def dispatch(self, request: Request, call_next: object) -> Response:
+        given = request.headers.get("authorization", "").encode()
+        if request.url.path in OPEN_PATHS or hmac.compare_digest(given, self.expected):
+            return await call_next(request)
+        return JSONResponse({"error": "this server needs a token: send the header Authorization: Bearer <token>"},
+                            status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
 def query_options(request: Request) -> tuple[str, int, str, Filters]:
@@ -60,21 +88,22 @@ def query_options(request: Request) -> tuple[str, int, str, Filters]:
     question = params.get("q", "")
     if not question.strip():
         raise RequestError("missing the question: add ?q=your+question")
-    try:
-        k = int(params.get("k", "5"))
-    except ValueError:
-        raise RequestError(f"k must be a whole number from 1 to {MAX_K}, not {params['k']!r}") from None
+    if not re.fullmatch(r"[0-9]+", params.get("k", "5")):  # int() also takes " 5", "1_0" and other scripts' digits
+        raise RequestError(f"k must be a whole number from 1 to {MAX_K}, not {params['k']!r}")
+    k = int(params.get("k", "5"))
     if not 1 <= k <= MAX_K:
         raise RequestError(f"k must be from 1 to {MAX_K}, not {k}")
     mode = params.get("mode", "hybrid")
     if mode not in MODES:
         raise RequestError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    return question, k, mode, Filters(tuple(params.getlist("source")), params.get("since", ""),
-                                      params.get("until", ""))
+    sources = tuple(source for source in params.getlist("source") if source.strip())  # a form's empty field: none
+    return question, k, mode, Filters(sources, params.get("since", ""), params.get("until", ""))
 
 
-def create_app(retriever: Retriever) -> Starlette:
-    """The API over an open retriever (its store and model are shared by all requests)."""
+def create_app(retriever: Retriever, token: str = "", cors_origins: Sequence[str] = ()) -> Starlette:
+    """The API over an open retriever (its store and model are shared by all requests); with a `token`, requests
+    must carry it (`RequireToken`), and browsers on `cors_origins` may call it (a CMS's page, say)."""
+    answering = asyncio.Semaphore(ASKS_AT_ONCE)
 
     def current() -> Retriever:
         """The retriever on the newest index (a no-op on Postgres, which is always current)."""
@@ -91,13 +120,18 @@ def create_app(retriever: Retriever) -> Starlette:
         hits = current().search(question, k=k, mode=mode, filters=filters)
         return JSONResponse({"question": question, "hits": [hit.to_dict() for hit in hits]})
 
-    def ask(request: Request) -> JSONResponse:
+    async def ask(request: Request) -> JSONResponse:
         """
         summary: The answering sentence and its passages, as `python -m qa ask --json` prints them.
         responses: {200: {description: "{question, answer, confident, source, hits}"}, 400: {description: "{error}"}}
         """
         question, k, mode, filters = query_options(request)
-        return JSONResponse(current().ask(question, k=k, mode=mode, filters=filters).to_dict())
+        async with answering:  # ASKS_AT_ONCE; a request whose client left while it waited is not answered
+            await request.body()  # the request's own message first: what is left to receive is a disconnect
+            if await request.is_disconnected():  # a sidebar asking as a reporter types drops most of its requests
+                return JSONResponse({"error": "the client closed the request"}, status_code=499)
+            answer = await run_in_threadpool(current().ask, question, k=k, mode=mode, filters=filters)
+        return JSONResponse(answer.to_dict())
 
     def documents(request: Request) -> JSONResponse:
         """
@@ -110,13 +144,13 @@ def create_app(retriever: Retriever) -> Starlette:
         """
         summary: The store this server reads, its model and size.
         responses: {200: {description: "{status (ok, or degraded when an earlier generation is served), problem, store,
-          model, documents, chunks}"}}
+          model, documents, chunks, built_at (changes with each build)}"}}
         """
         store = current().store
         manifest = store.manifest
         return JSONResponse({"status": "degraded" if store.fallback else "ok", "problem": store.fallback,
                              "store": store.location(), "model": manifest.model, "documents": manifest.documents,
-                             "chunks": manifest.chunks})
+                             "chunks": manifest.chunks, "built_at": manifest.built_at})
 
     def openapi(request: Request) -> JSONResponse:
         return JSONResponse(openapi_schema(app))
@@ -132,6 +166,9 @@ def create_app(retriever: Retriever) -> Starlette:
         exception_handlers={RequestError: bad_request, QuestionError: bad_request, IndexNotFoundError: unavailable,
                             IndexMismatchError: unavailable, IndexCorruptError: unavailable,
                             StoreUnavailableError: unavailable, HTTPException: http_error, Exception: failure},
+        middleware=[*([Middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET"],
+                                  allow_headers=["Authorization"])] if cors_origins else []),
+                    *([Middleware(RequireToken, token=token)] if token else [])],
     )
     return app
 
@@ -195,10 +232,13 @@ MAX_REQUEST_HEAD_BYTES = 4 * 2**20  # uvicorn's default, 16 KB, answered a longe
 def server_config(app: Starlette, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
     """How the API is served: uvicorn, with room for a long request line, so a megabyte question still gets the
     API's JSON error (its length named) rather than the HTTP layer's plain-text "Bad Request"."""
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level,
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,  # questions are not logged
                           h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES)
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Open the store `settings` point at and serve the API until interrupted."""
-    uvicorn.Server(server_config(create_app(Retriever.open(None, settings=settings)), host, port)).run()
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, token: str = "",
+          cors_origins: Sequence[str] = ()) -> None:
+    """Open the store `settings` point at and serve the API until interrupted (`create_app` says what `token`
+    and `cors_origins` do)."""
+    app = create_app(Retriever.open(None, settings=settings), token, cors_origins)
+    uvicorn.Server(server_config(app, host, port)).run()

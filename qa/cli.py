@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "Example: python -m qa serve --store postgresql://localhost/news --port 8000")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=argument(port_number), default=8000, help="port (default 8000)")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                       help="let web pages of this origin call the API from a browser (repeatable), e.g. "
+                            "https://cms.example.org; requests need the token of QA_API_TOKEN when it is set")
     return parser
 
 
@@ -333,7 +336,8 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     from qa.api import serve
 
-    serve(settings, host=args.host, port=args.port)
+    serve(settings, host=args.host, port=args.port, token=os.environ.get("QA_API_TOKEN", ""),
+          cors_origins=args.cors_origin)
     return 0
 
 

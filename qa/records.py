@@ -94,8 +94,8 @@ class Hit:
         return self.text[self.answer.start : self.answer.end] if self.answer else ""
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict, with the answer sentence's text included."""
-        return {**asdict(self), "answer_text": self.answer_text}
+        """A JSON-ready dict, with the answer sentence's text included (a copy's too)."""
+        return {**asdict(self), "copies": [copy.to_dict() for copy in self.copies], "answer_text": self.answer_text}
 
     @classmethod
     def from_dict(cls, data: dict) -> Hit:

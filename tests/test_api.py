@@ -29,12 +29,12 @@ def api(seed_retriever: Retriever) -> Iterator[str]:
 
 
 @contextmanager
-def running(retriever: Retriever) -> Iterator[str]:
-    """The base URL of an API server over `retriever`, running in a thread of this process."""
+def running(retriever: Retriever, **options: object) -> Iterator[str]:
+    """The base URL of an API server over `retriever` (`create_app` with `options`), in a thread of this process."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(server_config(create_app(retriever), "127.0.0.1", port, log_level="warning"))
+    server = uvicorn.Server(server_config(create_app(retriever, **options), "127.0.0.1", port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -48,15 +48,24 @@ def running(retriever: Retriever) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def get(base: str, path: str, **params: object) -> tuple[int, dict | str]:
-    """Status and decoded body (JSON when it is JSON) of a GET request."""
+def get(base: str, path: str, headers: dict | None = None, method: str = "GET",
+        **params: object) -> tuple[int, dict | str]:
+    """Status and decoded body (JSON when it is JSON) of a GET (or `method`) request."""
+    return call(base, path, headers, method, **params)[:2]
+
+
+def call(base: str, path: str, headers: dict | None = None, method: str = "GET",
+         **params: object) -> tuple[int, dict | str, dict]:
+    """`get`, and the response's headers."""
     url = f"{base}{path}?{urllib.parse.urlencode(params, doseq=True)}"
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
     try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            status, body, kind = response.status, response.read().decode(), response.headers["content-type"]
+        with urllib.request.urlopen(request, timeout=60) as response:
+            status, body, given = response.status, response.read().decode(), response.headers
     except urllib.error.HTTPError as error:
-        status, body, kind = error.code, error.read().decode(), error.headers["content-type"]
-    return status, json.loads(body) if kind.startswith("application/json") else body
+        status, body, given = error.code, error.read().decode(), error.headers
+    kind = given["content-type"] or ""
+    return status, json.loads(body) if kind.startswith("application/json") else body, dict(given)
 
 
 def test_ask_returns_what_the_cli_prints_with_json(api: str, seed_retriever: Retriever) -> None:
@@ -81,6 +90,60 @@ def test_documents_and_health_describe_the_store(api: str, seed_retriever: Retri
     status, body = get(api, "/health")
     assert status == 200 and body["status"] == "ok" and body["documents"] == 2
     assert body["chunks"] == seed_retriever.store.manifest.chunks and body["store"] == seed_retriever.store.location()
+    assert body["built_at"] == seed_retriever.store.manifest.built_at  # a client sees a new build by it
+
+
+def test_an_empty_source_field_filters_nothing(api: str) -> None:
+    """A form or URLSearchParams sends its empty fields: source= returned no passage at all."""
+    assert get(api, "/ask", q=SEED_QUESTION, source="", since="")[1] == get(api, "/ask", q=SEED_QUESTION)[1]
+
+
+def test_with_a_token_only_requests_carrying_it_are_answered(seed_retriever: Retriever) -> None:
+    with running(seed_retriever, token="s3cret") as base:
+        status, body = get(base, "/ask", q=SEED_QUESTION)
+        assert status == 401 and "Authorization: Bearer" in body["error"]
+        assert get(base, "/documents", headers={"Authorization": "Bearer wrong"})[0] == 401
+        assert get(base, "/ask", headers={"Authorization": "Bearer s3cret"}, q=SEED_QUESTION)[0] == 200
+        assert get(base, "/health")[0] == 200  # a load balancer's probe needs none
+
+
+def test_a_browser_page_of_an_allowed_origin_may_call_the_api(seed_retriever: Retriever) -> None:
+    """A CMS's page calling from the browser was refused: no CORS headers, and its preflight got 405."""
+    with running(seed_retriever, cors_origins=["https://cms.example.org"]) as base:
+        status, _, headers = call(base, "/ask", {"Origin": "https://cms.example.org",
+                                                 "Access-Control-Request-Method": "GET",
+                                                 "Access-Control-Request-Headers": "Authorization"}, "OPTIONS")
+        assert status == 200 and headers["access-control-allow-origin"] == "https://cms.example.org"
+        status, _, headers = call(base, "/search", {"Origin": "https://cms.example.org"}, q=SEED_QUESTION)
+        assert status == 200 and headers["access-control-allow-origin"] == "https://cms.example.org"
+        assert "access-control-allow-origin" not in call(base, "/search", {"Origin": "https://evil.example"},
+                                                         q=SEED_QUESTION)[2]
+
+
+class CountingRetriever(Retriever):
+    """The real retriever, counting the answers it computes."""
+
+    answered = 0
+
+    def ask(self, *args: object, **options: object):
+        type(self).answered += 1
+        return super().ask(*args, **options)
+
+
+def test_a_question_whose_client_left_while_it_waited_is_not_answered(seed_retriever: Retriever) -> None:
+    """A CMS sidebar asking as a reporter types drops most of its requests; each was still answered, so the one
+    it waited for came seconds late. At most ASKS_AT_ONCE are answered at once, and one whose client is gone by
+    its turn is skipped."""
+    retriever = CountingRetriever(seed_retriever.store, seed_retriever.embedder, seed_retriever.settings)
+    with running(retriever) as base:
+        port = int(base.rsplit(":", 1)[1])
+        query = urllib.parse.urlencode({"q": SEED_QUESTION})
+        for _ in range(8):  # each sent, then given up on at once
+            with socket.create_connection(("127.0.0.1", port)) as client:
+                client.sendall(f"GET /ask?{query} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        status, body = get(base, "/ask", q=SEED_QUESTION)  # queued behind them
+    assert status == 200 and "Kataeb" in body["answer"]
+    assert CountingRetriever.answered <= 4, CountingRetriever.answered  # 9 without the check
 
 
 @pytest.mark.parametrize(("params", "message"), [
@@ -88,6 +151,8 @@ def test_documents_and_health_describe_the_store(api: str, seed_retriever: Retri
     ({"q": "   "}, "missing the question"),
     ({"q": SEED_QUESTION, "k": "many"}, "k must be a whole number"),
     ({"q": SEED_QUESTION, "k": 0}, "k must be from 1 to 100"),
+    ({"q": SEED_QUESTION, "k": " 5"}, "k must be a whole number"),  # int() took it, and "1_0" and "٥"
+    ({"q": SEED_QUESTION, "k": "٥"}, "k must be a whole number"),
     ({"q": SEED_QUESTION, "mode": "fuzzy"}, "unknown mode 'fuzzy'; choose one of hybrid, dense, bm25"),
     ({"q": "x" * 3000}, "characters long"),
     ({"q": b"who \xc3( attacked"}, "not valid UTF-8"),  # was searched as "who \ufffd( attacked"

@@ -104,6 +104,8 @@ def test_a_story_two_outlets_filed_is_one_passage_naming_both(fresh_settings: Se
     assert all(f"The same text also in *{escape_markdown(copy.title)}*" in exported
                for hit in copied for copy in hit.copies)
     assert Answer.from_dict(answer.to_dict()) == answer
+    shown = [copy for hit in answer.to_dict()["hits"] for copy in hit["copies"]]
+    assert shown and all("answer_text" in copy and copy["rank"] in {h.rank for h in copied} for copy in shown)
     lines = compare_sources(SEED_QUESTION, answer.hits, candidates)
     assert {line.hit.doc_id for line in lines}.isdisjoint({c.doc_id for line in lines for c in line.also})
     named = {line.hit.doc_id for line in lines} | {c.doc_id for line in lines for c in line.also}
