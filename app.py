@@ -71,6 +71,7 @@ main { scroll-padding: 4rem 0 9rem; }
 .qa-says { margin: .2em 0 .6em; padding-left: .7em; border-left: 3px solid #93c5fd; line-height: 1.45; }
 .qa-says.qa-weak { border-left-color: #e5e7eb; color: #6b7280; }
 .qa-weak-label { font-style: italic; }
+.qa-context { color: #4b5563; }
 </style>"""
 # Streamlit draws a popover's box at the end of the page and leaves the focus on the button that opened it, so a
 # keyboard user reached a citation's copy button only after every other control: move the focus into the box.
@@ -495,7 +496,8 @@ def show_turn(number: int, turn: Turn, retriever: qa.Retriever, dates: tuple[dt.
         if answer.confident and answer.best is not None:
             best = answer.best
             label = relevance(best)
-            st.markdown(f'<div class="qa-answer" dir="auto">{escape_html(answer.text.strip())}</div>'
+            context = f'<span class="qa-context">{escape_html(answer.context)} </span>' if answer.context else ""
+            st.markdown(f'<div class="qa-answer" dir="auto">{context}{escape_html(answer.text.strip())}</div>'
                         f'<div class="qa-source">— <b>{isolated(best.title or best.doc_id)}</b>, '
                         f'{source_details_html(best) or isolated(best.doc_id)}</div>', unsafe_allow_html=True)
             st.badge(label.label, color=label.color,
@@ -613,7 +615,7 @@ def announce(answer: qa.Answer) -> None:
     """Say a new answer to a screen reader (an alert, read once when it appears): the page draws it far from the
     chat box, where the focus stays for the next question."""
     if answer.confident and answer.best is not None:
-        said = (f"Answer: {answer.text.strip()} From {answer.best.title or answer.best.doc_id}, "
+        said = (f"Answer: {' '.join(filter(None, (answer.context, answer.text.strip())))} From {answer.best.title or answer.best.doc_id}, "
                 f"{source_details(answer.best)}. {relevance(answer.best).label}.")
     elif answer.hits:
         said = "The archive does not seem to answer this. The closest passages are below."

@@ -195,7 +195,8 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
               "document's file name." if filters else "No passages found.")
         return 0
     if answer.confident:
-        say(f"Answer: {answer.text}\n  — {citation(answer.best)} ({relevance(answer.best).label})\n")
+        after = f"\n  (after: {answer.context})" if answer.context else ""
+        say(f"Answer: {answer.text}{after}\n  — {citation(answer.best)} ({relevance(answer.best).label})\n")
     else:
         say("The archive does not seem to answer this: no sentence of the closest passages seems to state it. "
             "They are below.\n")

@@ -218,7 +218,8 @@ def _answer_lines(answer: Answer) -> list[str]:
         return ["*The corpus does not seem to answer this; the closest passages follow.*", ""]
     best = answer.best
     return [
-        f"**Answer:** {escape_markdown(answer.text.strip())} [{best.rank}]",
+        f"**Answer:** {f'*{escape_markdown(answer.context)}* ' if answer.context else ''}"
+        f"{escape_markdown(answer.text.strip())} [{best.rank}]",
         "",
         f"Source: {_markdown_citation(best)}",
         "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import asdict, dataclass, field, fields
 
-from qa.text import balance_quotes
+from qa.text import balance_quotes, refers_back, split_sentences
 
 
 @dataclass(frozen=True)
@@ -123,11 +123,22 @@ class Answer:
         was found; check `confident` before presenting it as the answer."""
         return balance_quotes(self.best.answer_text) if self.best else ""
 
+    @property
+    def context(self) -> str:
+        """The sentence before the answer in its passage when the answer opens by pointing back to it ("He
+        said...", "This allowed..."): who "he" is, what "this" is, which the answer shown alone does not say;
+        "" otherwise (or when the answer opens its passage)."""
+        if not self.best or not self.best.answer or not refers_back(self.best.answer_text):
+            return ""
+        before = [span for span in split_sentences(self.best.text) if span[1] <= self.best.answer.start]
+        return self.best.text[slice(*before[-1])] if before else ""
+
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
         return {
             "question": self.question,
             "answer": self.text,
+            "context": self.context,
             "confident": self.confident,
             "source": self.best.to_dict() if self.best else None,
             "hits": [hit.to_dict() for hit in self.hits],

@@ -142,3 +142,17 @@ def test_an_export_is_named_after_its_notebook_with_safe_characters(notebook: st
 def test_counts_are_said_in_the_right_number() -> None:
     assert [counted(n, "passage") for n in (0, 1, 2, 7305)] == ["0 passages", "1 passage", "2 passages",
                                                                 "7,305 passages"]
+
+
+def test_an_answer_pointing_back_is_shown_after_the_sentence_it_points_to() -> None:
+    """"He said the strike would go ahead." alone does not say who "he" is: the page, the export, the command line
+    and the JSON give the sentence before it in its passage as the answer's context."""
+    text = "Union leader Claudia Reiner spoke on Monday. He said the strike would go ahead. Talks end today."
+    start = text.index("He said")
+    best = make_hit(text, (start, text.index(" Talks"), 0.9))
+    answer = Answer("Who said the strike would go ahead?", (best,), best, confident=True)
+    assert answer.context == "Union leader Claudia Reiner spoke on Monday."
+    assert "**Answer:** *Union leader Claudia Reiner spoke on Monday.* He said the strike" in answers_markdown([answer])
+    assert answer.to_dict()["context"] == answer.context
+    plain = make_hit(text, (0, start - 1, 0.9))
+    assert Answer("Who spoke on Monday?", (plain,), plain, confident=True).context == ""  # points back to nothing
