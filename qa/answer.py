@@ -182,7 +182,7 @@ def choice_order(question: str, hits: Sequence[Hit], candidates: Sequence[Candid
     The answer and "what each source says" (qa.sources) both choose by this order, so they show one sentence.
     """
     names = question_names(question)
-    named = [named_share(names, f"{hit.title}\n{hit.text}") for hit in hits]
+    named = [named_share(names, f"{hit.title}\n{hit.publisher}\n{hit.author}\n{hit.text}") for hit in hits]
     scores = [confidence(question, hits[c.hit].text[slice(*c.span)], c.probability, named[c.hit]) for c in candidates]
     features = np.array([c.features for c in candidates], dtype=np.float32).reshape(-1, len(CHOICE_FEATURES))
     chosen = choice_scores(features)
@@ -191,8 +191,8 @@ def choice_order(question: str, hits: Sequence[Hit], candidates: Sequence[Candid
 
 def confidence(question: str, sentence: str, probability: float, named: float = 1.0) -> float:
     """How sure the assistant is that the sentence answers: the answer model's probability times `named`, the
-    share of the question's names (`question_names`) that the sentence's passage or its document's title
-    states; or 0 when the question asks for a figure, a sum, a length of time or a date (`MEASURES`) and the
+    share of the question's names (`question_names`) that the sentence's passage or its document's title,
+    publisher or author states ("According to the Lakeside Herald, ..."); or 0 when the question asks for a figure, a sum, a length of time or a date (`MEASURES`) and the
     sentence states none it does not already say, or when the sentence tells what an earlier version of its
     article said (`withdrawn`: the publisher's correction withdrew it) and the question is not about corrections.
 

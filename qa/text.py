@@ -123,6 +123,15 @@ _ABOUT_MONEY = re.compile(r"\b(pay|paid|pays|cost|costs|worth|price|spend|spent|
                           r"earns|fee|fees|budget|compensation|money|damages|fine|fined|salary|fund|funding|donate|"
                           r"donated|sell for|sold for|bid|prize)\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][a-z]+")
+_RELATIVE_TIME = re.compile(  # "within four weeks", "in two years", "next month", "later this year", "by 2007"
+    rf"\b(?:within|in|after) (?:the next |the coming )?(?:\d+|a|an|a few|several|{_NUMBER_WORDS}) "
+    r"(?:days?|weeks?|months?|years?|decades?)\b|\b(?:next|last|this|later this|earlier this) "
+    r"(?:week|month|year|spring|summer|autumn|winter|season)\b|\b(?:yesterday|tomorrow|tonight)\b",
+    re.IGNORECASE)
+_TIME_TAKEN = re.compile(r"\b\d[\d.,]*\s?(?:hours?|hrs?|minutes?|mins?|seconds?|secs?)\b", re.IGNORECASE)
+# "LONDON, 3 March (Reuters) -": a story's dateline dates the report, not what a "when" question asks about
+_DATELINE = re.compile(r"^[A-Z][A-Z .'’-]+,\s+(?:[A-Z][a-z]+\.? \d{1,2}|\d{1,2} [A-Z][a-z]+)(?:,? \d{4})?\s*"
+                       r"(?:\([^)]*\)\s*)?[-–—]+\s*")
 _CLOCK = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s?(?:am|pm|a\.m\.|p\.m\.)|\b(?:noon|midnight|GMT|BST|UTC)\b",
                     re.IGNORECASE)  # "10:42 GMT", "2am", "at noon"
 # The kinds of answer a sentence cannot give without stating one: a figure, a sum of money, a length of time, a date,
@@ -157,9 +166,10 @@ def answer_type(question: str) -> str:
 def holds_type(kind: str, question: str, sentence: str) -> bool:
     """Does the sentence hold something of `kind` (`answer_type`) that the question does not already say?"""
     if kind == "date":
-        return bool(_DATE.search(sentence) or _CLOCK.search(sentence))
+        said = _DATELINE.sub("", sentence)
+        return bool(_DATE.search(said) or _CLOCK.search(said) or _RELATIVE_TIME.search(said))
     if kind == "time":
-        return bool(_CLOCK.search(sentence) or _DURATION.search(sentence))
+        return bool(_CLOCK.search(sentence) or _TIME_TAKEN.search(sentence))
     if kind == "name":
         asked = set(question.split())
         return any(match.group(0) not in asked for match in _NAME.finditer(sentence[1:]))
@@ -171,14 +181,17 @@ def holds_type(kind: str, question: str, sentence: str) -> bool:
 
 
 _EARLIER_VERSION = re.compile(r"\b(?:an?|the) (?:earlier|previous|original) version of this (?:article|story|report|"
-                              r"page|piece)\b", re.IGNORECASE)
+                              r"page|piece)\b|\bour (?:earlier |previous )?(?:report|article|story) (?:of|on|from|dated) "
+                              r"[^.;:]{0,20}?\d[^.;:]{0,20}? (?:said|stated|reported|gave|named|attributed)\b",
+                              re.IGNORECASE)  # "our report of 2 June said": a dated report, not "our report on..."
 _ABOUT_CORRECTIONS = re.compile(r"\b(?:correct(?:ion|ions|ed)?|earlier version|previous version|amended|retract\w*|"
                                 r"originally)\b", re.IGNORECASE)
 
 
 def withdrawn(sentence: str, question: str) -> bool:
     """Does the sentence tell what an earlier version of its article said ("An earlier version of this article
-    said the train left Bristol"), a claim its publisher withdrew, for a question not asking about corrections?"""
+    said the train left Bristol", "Our report of 2 June said..."), a claim its publisher withdrew, for a question
+    not asking about corrections?"""
     return bool(_EARLIER_VERSION.search(sentence)) and not _ABOUT_CORRECTIONS.search(question)
 
 
@@ -193,6 +206,7 @@ def refers_back(sentence: str) -> bool:
 
 _WORD = re.compile(r"\b[^\W\d_][\w-]*")
 _YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
+_QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|«[^»]*»|„[^“”]*[“”]")
 _NOT_NAMES = frozenset(_WH_WORDS.split()) | {"i", "a", "an", "the"}
 
 
@@ -200,9 +214,11 @@ def question_names(question: str) -> list[str]:
     """What the question is about by name: its capitalised words after the first, lower-cased, without a
     possessive 's or question words ("How rich is Yoshiaki Tsutsumi's Seibu?" -> yoshiaki, tsutsumi, seibu),
     and its years, which pin an event as a name does ("who won the 1998 world cup" -> 1998). A question typed
-    in capitals throughout names no words: its capitals say nothing."""
+    in capitals throughout names no words: its capitals say nothing; nor do the words of a quotation it holds
+    ("Who said \"This budget is dead\"?")."""
+    unquoted = _QUOTED.sub(lambda quote: " " * len(quote.group(0)), question)  # a quote's capitals name no one
     words = [] if question.isupper() else [folded(re.sub(r"['’]s$", "", match.group(0)))
-                                           for match in _WORD.finditer(question)
+                                           for match in _WORD.finditer(unquoted)
                                            if match.start() > 0 and match.group(0)[0].isupper()]
     return list(dict.fromkeys([word for word in words if word not in _NOT_NAMES] + _YEAR.findall(question)))
 

@@ -202,6 +202,17 @@ def test_a_claim_the_articles_correction_withdrew_is_not_the_answer(answer_model
         "What did the correction say?", hits, None, answer_model)).text.startswith("Correction, 4 March")
 
 
+def test_a_publisher_the_question_names_counts_as_stated(answer_model: AnswerModel) -> None:
+    """"According to the Lakeside Herald, ..." names the publisher, which the article's byline states, not its text."""
+    text = "At least 94 people died when the ferry capsized on Lake Oroma, rescue workers said."
+    question = "According to the Lakeside Herald, how many people died when the ferry capsized?"
+    hits = [replace(hit(1, 0.9, text, title="Ferry toll rises"), publisher="Lakeside Herald")]
+    candidates = answer_candidates(question, hits, None, answer_model)
+    assert choose_answer(question, hits, candidates).best.answer.score == pytest.approx(candidates[0].probability)
+    elsewhere = [replace(hits[0], publisher="Oroma Post")]
+    assert choose_answer(question, elsewhere, candidates).best.answer.score < candidates[0].probability
+
+
 def test_a_sentence_about_someone_the_question_does_not_name_does_not_answer(answer_model: AnswerModel) -> None:
     # a sentence of bbc-news business-100: the model alone rates it as answering either question
     text = "Mr Ebbers could face a jail sentence of up to 85 years if convicted of all the charges he is facing."
