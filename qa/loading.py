@@ -56,7 +56,9 @@ _MONTH_FORMATS = ("%B %Y", "%b %Y")
 # the next build reads again the files an earlier version read (an index entry keeps the key it was read with).
 # 2: .md through markdown-it, declared web-page charsets, character references, one Unicode form, legacy encodings
 # detected, PDF running lines, footnotes and page breaks, headings no longer taken for dates or by-lines.
-READING_VERSION = 2
+# 3: a live page's entry times kept, a PDF's numbered paragraph whole across a capitalised line, a paragraph
+# number opening its sentence.
+READING_VERSION = 3
 
 
 def content_key(digest: str) -> str:
@@ -385,11 +387,41 @@ def parse_html(markup: str) -> tuple[dict[str, str], str]:
     from trafilatura.metadata import extract_metadata
 
     found = extract_metadata(markup, date_config=dict(_PAGE_DATE_SEARCH))  # it writes into the dict it is given
-    main = bare_extraction(markup, include_comments=False)
+    main = bare_extraction(timed_entries(markup), include_comments=False)
     text = main.text if main is not None and (main.text or "").strip() else html2txt(markup)
     meta = {"title": found.title or "", "author": found.author or "", "date": found.date or "",
             "publisher": found.sitename or "", "url": found.url or ""}
     return meta, _paragraphs(text.splitlines())
+
+
+_CLOCK_TIME = re.compile(r"^\s*\d{1,2}[:.]\d{2}\b")
+MIN_TIMED_ENTRIES = 3  # clock times a page must stamp its entries with to be read as a live page
+
+
+def timed_entries(markup: str) -> str:
+    """A live page's markup with each entry's time ("10:42 GMT", in a `<time>` or an element of class
+    `timestamp`) opening the entry's first paragraph ("10:42 GMT – Police confirmed..."): trafilatura drops such
+    elements as page furniture, and the reporter asking when something happened loses the answer. Pages with
+    fewer than MIN_TIMED_ENTRIES clock times (an article's byline date) are left as they are."""
+    import lxml.html
+
+    try:
+        tree = lxml.html.document_fromstring(markup)
+    except (ValueError, lxml.etree.ParserError):
+        return markup
+    stamps = [element for element in tree.xpath('//time | //*[contains(concat(" ", @class, " "), " timestamp ")]')
+              if _CLOCK_TIME.match(element.text_content())]
+    if len(stamps) < MIN_TIMED_ENTRIES:
+        return markup
+    for stamp in stamps:
+        said = " ".join(stamp.text_content().split())
+        entry = next(stamp.itersiblings("p"), None)  # the paragraph after it, or else the first of its entry
+        if entry is None:
+            entry = next(stamp.getparent().iterdescendants("p"), None)
+        if entry is not None and said:
+            entry.text = f"{said} – {entry.text or ''}"
+            stamp.drop_tree()
+    return lxml.html.tostring(tree, encoding="unicode")
 
 
 # python-docx writes its own template's author and creation time into every file a script makes with it; a script

@@ -12,6 +12,7 @@ import docx
 import pytest
 from fpdf import FPDF
 
+from qa import Embedder, Retriever, Settings, sync
 from qa.errors import LoadError
 from qa.loading import load_document, normalize_date
 
@@ -333,3 +334,40 @@ def test_character_references_copied_from_web_pages_are_written_out(tmp_path: Pa
     document = load_document(path)
     assert document.title == "£1.8m indecency fine for Viacom"
     assert document.text == "Viacom agreed to pay £1.8m. R&D and &notably stay as written; AT&T does not."
+
+
+LIVE_ENTRIES = [("17:10 GMT", "Fifth death confirmed", "Police say a fifth person has died in hospital."),
+                ("12:30 GMT", "Helpline opened", "Wessex Lines has opened a helpline for relatives on 0800 555 0199."),
+                ("10:42 GMT", "", "A witness says the train lurched to the left."),
+                ("08:30 GMT", "What we know", "A passenger train has derailed near Harwell Junction in Oxfordshire.")]
+
+
+def live_page() -> str:
+    """A live page as news sites publish one: entries stamped with their time in a `timestamp` element."""
+    entries = "".join(f'<div class="entry"><span class="timestamp">{time}</span>{f"<h3>{heading}</h3>" * bool(heading)}'
+                      f"<p>{text}</p></div>" for time, heading, text in LIVE_ENTRIES)
+    return ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>Harwell derailment: live | Daily Ledger</title>'
+            '<meta property="og:site_name" content="Daily Ledger">'
+            '<meta property="article:published_time" content="2025-03-03T08:30:00+00:00"></head><body>'
+            f'<nav><a href="/">Home</a></nav><h1>Harwell derailment: live</h1><div class="live-feed">{entries}</div>'
+            "<footer>&copy; 2025 Daily Ledger</footer></body></html>")
+
+
+def test_a_live_pages_entries_keep_their_times(tmp_path: Path, embedder: Embedder) -> None:
+    """The times of a live page's entries were dropped as page furniture, so "when was the helpline opened?"
+    was declined although the page says 12:30; each entry now opens with its time. An article's single
+    `<time>` by-line is left where it was."""
+    (tmp_path / "corpus").mkdir()
+    path = tmp_path / "corpus" / "live.html"
+    path.write_text(live_page())
+    text = load_document(path).text
+    for time, _, said in LIVE_ENTRIES:
+        assert f"{time} – {said}" in text
+    article = tmp_path / "article.html"
+    article.write_text(news_page().replace('<p class="byline">By Jane Doe</p>',
+                                           '<p class="byline">By Jane Doe, <time>10:15</time></p>'))
+    assert "10:15" not in load_document(article).text  # left to the by-line, not opening the first paragraph
+    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    sync(settings, embedder)
+    answer = Retriever.open(settings.index_dir, embedder, settings).ask("When was the helpline for relatives opened?")
+    assert answer.confident and "12:30 GMT" in answer.text
