@@ -54,6 +54,57 @@ QUERY_PARAMETERS = [
 ]
 
 
+def _object(description: str, **properties: dict) -> dict:
+    """An OpenAPI object schema whose every property is present (none is left out of a response)."""
+    return {"type": "object", "description": description, "required": list(properties), "properties": properties}
+
+
+_TEXT, _WHOLE, _NUMBER = {"type": "string"}, {"type": "integer"}, {"type": "number"}
+# What each response holds, as `python -m qa ask --json` prints it (`Hit.to_dict`, `Answer.to_dict`); /openapi.json
+COMPONENTS = {
+    "Sentence": _object("A sentence of a passage, by character offsets in the passage's text.", start=_WHOLE, end=_WHOLE,
+                        score={**_NUMBER, "description": "how sure the answer model is that it answers (0-1)"}),
+    "Hit": _object(
+        "A passage with its source.",
+        rank={**_WHOLE, "description": "1 = best; after /ask, in the order of its rerank"},
+        score={**_NUMBER, "description": "the search's score: fused 0-1 in hybrid mode, a cosine in dense mode, "
+                                         "unbounded in bm25 mode; after /ask, still the search's"},
+        text=_TEXT, chunk_id=_WHOLE, doc_id={**_TEXT, "description": "the file, relative to the corpus folder"},
+        title=_TEXT, publisher=_TEXT, author=_TEXT, date={**_TEXT, "description": "ISO date, or \"\" when unknown"},
+        path={**_TEXT, "description": "the file as the build read it"},
+        page={**_WHOLE, "nullable": True, "description": "the PDF page the passage starts on, else null"},
+        start={**_WHOLE, "description": "character offset of the passage in its document"}, end=_WHOLE,
+        answer={"allOf": [{"$ref": "#/components/schemas/Sentence"}], "nullable": True,
+                "description": "after /ask, its best sentence; else null"},
+        url={**_TEXT, "description": "the original article's address, or \"\""},
+        copies={"type": "array", "items": {"$ref": "#/components/schemas/Hit"},
+                "description": "after /ask, passages of other documents stating this text word for word"},
+        answer_text={**_TEXT, "description": "the text of `answer`, or \"\""}),
+    "Search": _object("The best passages, best first.", question=_TEXT,
+                      hits={"type": "array", "items": {"$ref": "#/components/schemas/Hit"}}),
+    "Answer": _object(
+        "The answering sentence and the passages it was chosen from.", question=_TEXT,
+        answer={**_TEXT, "description": "the chosen sentence; present it as the answer only when confident"},
+        context={**_TEXT, "description": "the sentence before it, when the answer opens by pointing back (He said...)"},
+        confident={"type": "boolean", "description": "false: the archive does not seem to answer"},
+        source={"allOf": [{"$ref": "#/components/schemas/Hit"}], "nullable": True,
+                "description": "the passage holding the answer; null when no passage was found"},
+        hits={"type": "array", "items": {"$ref": "#/components/schemas/Hit"}}),
+    "Documents": _object("Every indexed document, by title.", documents={"type": "array", "items": _object(
+        "A document as stored, without its text.", doc_id=_TEXT, path=_TEXT, title=_TEXT, publisher=_TEXT,
+        author=_TEXT, date=_TEXT, content_hash=_TEXT, chunks=_WHOLE, url=_TEXT)}),
+    "Health": _object(
+        "The store this server reads.", status={**_TEXT, "enum": ["ok", "degraded"]},
+        problem={**_TEXT, "nullable": True, "description": "why an earlier generation is served (degraded)"},
+        store=_TEXT, model=_TEXT, documents=_WHOLE, chunks=_WHOLE,
+        built_at={**_TEXT, "description": "when the index was built: it changes with each build"}),
+    "Error": _object("Every error, whatever its status.", error={**_TEXT, "description": "one line saying why"}),
+}
+RESPONSES = {"/search": "Search", "/ask": "Answer", "/documents": "Documents", "/health": "Health"}
+ERRORS = {"400": "a bad parameter", "401": "the token is missing or wrong (with QA_API_TOKEN set)",
+          "499": "/ask only: the client left before its turn", "500": "the server failed (details in its log)",
+          "503": "no index this server can read (none built, another model's, damaged)"}
+
 ASKS_AT_ONCE = 2  # answers computed at once: the answer model runs on the CPU, and more at once only slows each
 OPEN_PATHS = ("/health", "/docs", "/openapi.json")  # answered without the token: a load balancer's probe, the docs
 
@@ -114,7 +165,6 @@ def create_app(retriever: Retriever, token: str = "", cors_origins: Sequence[str
     def search(request: Request) -> JSONResponse:
         """
         summary: The best passages for a question, best first (the hits of `python -m qa ask --json`).
-        responses: {200: {description: "{question, hits}"}, 400: {description: "{error}: a bad parameter"}}
         """
         question, k, mode, filters = query_options(request)
         hits = current().search(question, k=k, mode=mode, filters=filters)
@@ -123,7 +173,6 @@ def create_app(retriever: Retriever, token: str = "", cors_origins: Sequence[str
     async def ask(request: Request) -> JSONResponse:
         """
         summary: The answering sentence and its passages, as `python -m qa ask --json` prints them.
-        responses: {200: {description: "{question, answer, confident, source, hits}"}, 400: {description: "{error}"}}
         """
         question, k, mode, filters = query_options(request)
         async with answering:  # ASKS_AT_ONCE; a request whose client left while it waited is not answered
@@ -136,15 +185,12 @@ def create_app(retriever: Retriever, token: str = "", cors_origins: Sequence[str
     def documents(request: Request) -> JSONResponse:
         """
         summary: Every indexed document with its source and number of passages, by title.
-        responses: {200: {description: "{documents}"}}
         """
         return JSONResponse({"documents": [asdict(doc) for doc in current().documents()]})
 
     def health(request: Request) -> JSONResponse:
         """
         summary: The store this server reads, its model and size.
-        responses: {200: {description: "{status (ok, or degraded when an earlier generation is served), problem, store,
-          model, documents, chunks, built_at (changes with each build)}"}}
         """
         store = current().store
         manifest = store.manifest
@@ -178,7 +224,17 @@ def openapi_schema(app: Starlette) -> dict:
     schema = SCHEMAS.get_schema(routes=app.routes)
     for path in ("/search", "/ask"):
         schema["paths"][path]["get"]["parameters"] = QUERY_PARAMETERS
+    for path, shape in RESPONSES.items():
+        schema["paths"][path]["get"]["responses"] = {
+            "200": {"description": COMPONENTS[shape]["description"], "content": _json(shape)},
+            **{code: {"description": why, "content": _json("Error")} for code, why in ERRORS.items()}}
+    schema["components"] = {"schemas": COMPONENTS}
     return schema
+
+
+def _json(shape: str) -> dict:
+    """An OpenAPI JSON content entry of a schema of COMPONENTS."""
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{shape}"}}}
 
 
 def bad_request(request: Request, error: Exception) -> JSONResponse:

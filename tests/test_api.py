@@ -18,7 +18,7 @@ import uvicorn
 from qa import Embedder, Filters, Retriever, Settings, sync
 from qa.api import create_app, server_config
 from qa.store import current_generation
-from tests.conftest import SEED_QUESTION
+from tests.conftest import SEED_QUESTION, add_syndicated_copy
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +174,49 @@ def test_openapi_schema_and_docs_page_list_every_endpoint(api: str) -> None:
                                                                                  "until"]
     status, page = get(api, "/docs")
     assert status == 200 and all(f"GET {path}" in page for path in schema["paths"])
+
+
+def conforms(value: object, schema: dict, components: dict, where: str = "") -> list[str]:
+    """Where `value` breaks the OpenAPI `schema` (types, required properties, nullable, arrays, $ref, allOf)."""
+    if "$ref" in schema:
+        return conforms(value, components[schema["$ref"].rsplit("/", 1)[1]], components, where)
+    if value is None:
+        return [] if schema.get("nullable") else [f"{where}: null"]
+    if "allOf" in schema:
+        return [problem for part in schema["allOf"] for problem in conforms(value, part, components, where)]
+    types = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float), "boolean": bool}
+    kind = schema.get("type")
+    if kind and (not isinstance(value, types[kind]) or (kind in ("integer", "number") and isinstance(value, bool))):
+        return [f"{where}: {type(value).__name__}, not {kind}"]
+    if kind == "array":
+        return [problem for i, item in enumerate(value) for problem in conforms(item, schema["items"], components,
+                                                                                  f"{where}[{i}]")]
+    if kind == "object":
+        missing = [f"{where}.{name}: missing" for name in schema.get("required", []) if name not in value]
+        extra = [f"{where}.{name}: not in the schema" for name in value if name not in schema["properties"]]
+        return missing + extra + [problem for name, part in schema["properties"].items() if name in value
+                                  for problem in conforms(value[name], part, components, f"{where}.{name}")]
+    return []
+
+
+def test_every_response_is_what_the_schema_says(fresh_settings: Settings, embedder: Embedder) -> None:
+    """An integrator generates a client from /openapi.json: every field of every response, nested hits and
+    copies included, is there with its type, and every error is the Error shape (the schema described none)."""
+    add_syndicated_copy(fresh_settings.corpus_dir)
+    sync(fresh_settings, embedder)
+    with running(Retriever.open(fresh_settings.index_dir, embedder, fresh_settings)) as base:
+        schema = get(base, "/openapi.json")[1]
+        components = schema["components"]["schemas"]
+        asked = {"/search": {"q": SEED_QUESTION, "k": 5}, "/ask": {"q": SEED_QUESTION, "k": 5},
+                 "/documents": {}, "/health": {}}
+        for path, params in asked.items():
+            status, body = get(base, path, **params)
+            shape = schema["paths"][path]["get"]["responses"][str(status)]["content"]["application/json"]["schema"]
+            assert conforms(body, shape, components, path) == [], path
+        assert any(hit["copies"] for hit in get(base, "/ask", q=SEED_QUESTION)[1]["hits"])  # copies were checked
+        status, body = get(base, "/ask", q=SEED_QUESTION, k=0)
+        shape = schema["paths"]["/ask"]["get"]["responses"][str(status)]["content"]["application/json"]["schema"]
+        assert conforms(body, shape, components) == []
 
 
 def test_unknown_paths_and_methods_get_a_json_error(api: str) -> None:
