@@ -148,18 +148,23 @@ def without_copies(hits: Sequence[Hit]) -> list[Hit]:
 
 def choose_answer(question: str, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> Answer:
     """Mark each hit's best-chosen sentence (`choice_order`), scored by its `confidence`; the answer is the
-    best-chosen of all, and it carries the highest confidence of any candidate: the choice weighs where a
-    sentence stands (a story's lead, a lower passage), while whether the archive answers at all is whether some
-    sentence is likely to. Below NO_ANSWER_THRESHOLD it is not confident: the archive does not seem to answer."""
+    best-chosen of all. Whether the archive answers at all is whether some sentence is likely to: the answer's
+    `confidence` is the highest of any candidate (the choice weighs where a sentence stands, a story's lead, a
+    lower passage), and below NO_ANSWER_THRESHOLD it is not confident. The answer's sentence keeps its own score
+    (at least the threshold when confident), so its label says how sure the model is of that sentence: a wrong
+    sentence elsewhere rated 0.93 made a right one rated 0.80 a "strong match"."""
     kept = list(hits)
     if not candidates:
         return Answer(question=question, hits=tuple(kept))
     order, scores = choice_order(question, kept, candidates)
     for i in order:  # best last, so each hit keeps its best-chosen sentence
         kept[candidates[i].hit] = replace(kept[candidates[i].hit], answer=Sentence(*candidates[i].span, scores[i]))
-    answer = candidates[order[-1]]
-    kept[answer.hit] = best = replace(kept[answer.hit], answer=Sentence(*answer.span, max(scores)))
-    return Answer(question=question, hits=tuple(kept), best=best, confident=best.answer.score >= NO_ANSWER_THRESHOLD)
+    answer, highest = candidates[order[-1]], max(scores)
+    confident = highest >= NO_ANSWER_THRESHOLD
+    # its own confidence labels it (a strong match only when it is one), and presented, it is at least a good one
+    own = max(scores[order[-1]], NO_ANSWER_THRESHOLD) if confident else scores[order[-1]]
+    kept[answer.hit] = best = replace(kept[answer.hit], answer=Sentence(*answer.span, own))
+    return Answer(question=question, hits=tuple(kept), best=best, confidence=highest, confident=confident)
 
 
 def keep_passages(answer: Answer, candidates: Sequence[Candidate], k: int) -> tuple[Answer, list[Candidate]]:

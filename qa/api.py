@@ -87,6 +87,8 @@ COMPONENTS = {
         answer={**_TEXT, "description": "the chosen sentence; present it as the answer only when confident"},
         context={**_TEXT, "description": "the sentence before it, when the answer opens by pointing back (He said...)"},
         confident={"type": "boolean", "description": "false: the archive does not seem to answer"},
+        confidence={**_NUMBER, "description": "the highest confidence of any sentence (0-1): confident at or above "
+                                              "the calibrated threshold; the answer's own is source.answer.score"},
         source={"allOf": [{"$ref": "#/components/schemas/Hit"}], "nullable": True,
                 "description": "the passage holding the answer; null when no passage was found"},
         hits={"type": "array", "items": {"$ref": "#/components/schemas/Hit"}}),

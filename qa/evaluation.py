@@ -326,7 +326,7 @@ class QuestionRecord:
 def question_record(query: Query, kind: Kind, answer: Answer, relevant: Iterable[str] = ()) -> QuestionRecord:
     """The record of one asked question, given its gold document ids."""
     best = answer.best
-    return QuestionRecord(query.query_id, kind, best.answer.score if best else None, answer.confident,
+    return QuestionRecord(query.query_id, kind, answer.confidence if best else None, answer.confident,
                           contains_answer(answer.text, query.answers),
                           bool(answer.hits) and not set(answer.hits[0].documents).isdisjoint(relevant), answer.text)
 

@@ -116,6 +116,7 @@ class Answer:
     hits: tuple[Hit, ...] = field(default_factory=tuple)
     best: Hit | None = None
     confident: bool = False
+    confidence: float = 0.0  # the highest of any candidate sentence: whether the archive answers (`qa.answer`)
 
     @property
     def text(self) -> str:
@@ -140,6 +141,7 @@ class Answer:
             "answer": self.text,
             "context": self.context,
             "confident": self.confident,
+            "confidence": self.confidence,
             "source": self.best.to_dict() if self.best else None,
             "hits": [hit.to_dict() for hit in self.hits],
         }
@@ -150,7 +152,10 @@ class Answer:
         hits = tuple(Hit.from_dict(hit) for hit in data["hits"])
         source = data.get("source")
         best = next((hit for hit in hits if source and hit.rank == source["rank"]), None)
-        return cls(question=data["question"], hits=hits, best=best, confident=bool(data["confident"]))
+        # saved before `confidence`: the answer's sentence then carried it
+        confidence = data.get("confidence", best.answer.score if best and best.answer else 0.0)
+        return cls(question=data["question"], hits=hits, best=best, confident=bool(data["confident"]),
+                   confidence=float(confidence))
 
 
 @dataclass

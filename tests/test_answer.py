@@ -170,11 +170,14 @@ def test_the_answer_is_as_sure_as_the_strongest_sentence_even_when_another_is_sh
     chosen = choice_scores(np.array([c.features for c in candidates], dtype=np.float32))
     assert chosen[1] > chosen[0]
     answer = choose_answer("What will the plan cost?", [hit(1, 0.9, text)], candidates)
-    assert answer.text == "The plan will cost £2bn." and answer.best.answer.score == pytest.approx(0.55)
-    assert answer.confident
+    assert answer.text == "The plan will cost £2bn." and answer.confidence == pytest.approx(0.55)
+    assert answer.confident and answer.best.answer.score == pytest.approx(0.45)  # labelled by its own score
+    floored = choose_answer("What will the plan cost?", [hit(1, 0.9, text)],
+                            [candidates[0], replace(candidates[1], probability=NO_ANSWER_THRESHOLD / 2)])
+    assert floored.confident and floored.best.answer.score == NO_ANSWER_THRESHOLD  # presented: at least a good match
     declined = choose_answer("What will the plan cost?", [hit(1, 0.9, text)],
                              [replace(c, probability=0.01) for c in candidates])
-    assert declined.best.answer.score == pytest.approx(0.01) and not declined.confident and declined.text
+    assert declined.confidence == pytest.approx(0.01) and not declined.confident and declined.text
 
 
 def test_a_sentence_without_the_figure_asked_for_is_chosen_only_when_no_other_can_be() -> None:
