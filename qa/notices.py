@@ -33,21 +33,24 @@ def sync_notices(report: SyncReport, uploaded: Sequence[str] = (), previous: Syn
     reported (the same failure, the same duplicate) is left out unless this action uploaded the file.
     """
     previous = previous or SyncReport()
-    failed = fresh(report.failed, previous.failed, uploaded)
+    failed = fresh(report.failures, previous.failures, uploaded)
+    not_read = fresh(report.not_read, previous.not_read, uploaded)
     duplicates = fresh(report.duplicates, previous.duplicates, uploaded)
-    again = f" ({len(report.reread)} unchanged, read again by this version's readers)" if report.reread else ""
+    again = f" ({len(report.reread)} of them only read again by this version's readers)" if report.reread else ""
     done = [f"{len(names)} {verb}" for names, verb in
             ((report.added, "added"), (report.updated, f"updated{again}"), (report.removed, "removed")) if names]
     notices = []
     if done:
         embedded = f" ({counted(report.chunks_embedded, 'passage')} indexed)" if report.chunks_embedded else ""
         notices.append(Notice("success", f"Index updated: {', '.join(done)}{embedded}."))
-    elif not failed and not duplicates:
+    elif not failed and not duplicates and not not_read:
         notices.append(Notice("success", "The index is up to date."))
     for doc_id, reason in failed:
         fate = "It was not added." if doc_id in uploaded else "It was skipped; fix or remove the file."
         notices.append(Notice("warning", f"Could not read **{escape_markdown(doc_id)}**: {escape_markdown(reason)}. "
                                          f"{fate}"))
+    for doc_id, reason in not_read:
+        notices.append(Notice("info", f"**{escape_markdown(doc_id)}** is {escape_markdown(reason)}."))
     for doc_id, warning in report.warned:
         notices.append(Notice("warning", f"**{escape_markdown(doc_id)}**: {escape_markdown(warning)}."))
     for doc_id, original in duplicates:

@@ -306,6 +306,11 @@ class PostgresStore(Store):
         self.conn.close()
 
 
+def parse_vector(text: str) -> np.ndarray:
+    """A vector from pgvector's text form (`vector_literal`)."""
+    return np.array(text.strip("[]").split(","), dtype=np.float32)
+
+
 class PostgresWriter(Writer):
     """Syncs an index in a PostgreSQL database: one transaction per batch of documents, under an advisory lock."""
 
@@ -395,6 +400,11 @@ class PostgresWriter(Writer):
     def indexed(self) -> dict[str, str]:
         rows = self.conn.execute("SELECT doc_id, content_hash FROM qa_documents").fetchall()
         return {row["doc_id"]: row["content_hash"] for row in rows}
+
+    def embedded(self, doc_ids: set[str]) -> dict[str, np.ndarray]:
+        rows = self.conn.execute("SELECT text, embedding::text AS vector FROM qa_chunks WHERE doc_id = ANY(%s)",
+                                 [sorted(doc_ids)]).fetchall()
+        return {row["text"]: parse_vector(row["vector"]) for row in rows}
 
     def write(self, remove: set[str], add: list[tuple[Document, list[Chunk]]], vectors: np.ndarray) -> str:
         """One transaction; retried when PostgreSQL breaks a deadlock with another writer by aborting this one."""

@@ -158,6 +158,9 @@ class Answer:
                    confidence=float(confidence))
 
 
+NOT_READ = "not read: "  # opens the reason of a document of a type not read, kept among `failed` (`SyncReport.not_read`)
+
+
 @dataclass
 class SyncReport:
     """What a sync did, file by file (doc ids are paths relative to the corpus folder)."""
@@ -178,11 +181,24 @@ class SyncReport:
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.removed)
 
+    @property
+    def not_read(self) -> list[tuple[str, str]]:
+        """The documents of types not read (an e-mail, an RTF file): said apart from failures, which a monitor
+        alerts on. Kept among `failed`, the shape every release's `info` and page read."""
+        return [(doc_id, why) for doc_id, why in self.failed if why.startswith(NOT_READ)]
+
+    @property
+    def failures(self) -> list[tuple[str, str]]:
+        """The files that could not be read (`failed` without `not_read`)."""
+        return [(doc_id, why) for doc_id, why in self.failed if not why.startswith(NOT_READ)]
+
     def summary(self) -> str:
         """One line: counts of each outcome."""
-        again = f" ({len(self.reread)} unchanged, read again by newer readers)" if self.reread else ""
+        again = f" ({len(self.reread)} of them only read again by newer readers)" if self.reread else ""
         parts = [f"{len(self.added)} added", f"{len(self.updated)} updated{again}", f"{len(self.removed)} removed",
-                 f"{len(self.unchanged)} unchanged", f"{len(self.failed)} failed"]
+                 f"{len(self.unchanged)} unchanged", f"{len(self.failures)} failed"]
+        if self.not_read:
+            parts.append(f"{len(self.not_read)} not read")
         if self.duplicates:
             parts.append(f"{len(self.duplicates)} duplicate")
         return ", ".join(parts) + f"; {self.chunks_embedded} chunks embedded"

@@ -42,8 +42,8 @@ from qa.faiss_index import build_faiss, configure_faiss, search_faiss
 from qa.integrity import file_problems, file_records
 from qa.records import Chunk, Document, SyncReport
 from qa.storage import (
-    FORMAT_VERSION, REBUILD_HINT, Candidates, DocumentRow, Filters, Manifest, Store, Writer, check_index_dir,
-    document_from_row, filter_sql, pages_json,
+    FORMAT_VERSION, REBUILD_HINT, Candidates, DocumentRow, Filters, Manifest, Store, Writer, batches,
+    check_index_dir, document_from_row, filter_sql, pages_json,
 )
 
 logger = logging.getLogger(__name__)
@@ -311,6 +311,15 @@ class EmbeddedWriter(Writer):
 
     def indexed(self) -> dict[str, str]:
         return {row.doc_id: row.content_hash for row in self.base.documents()} if self.base else {}
+
+    def embedded(self, doc_ids: set[str]) -> dict[str, np.ndarray]:
+        if self.base is None:
+            return {}
+        rows = [row for part in batches(sorted(doc_ids), 500)  # SQLite takes a bounded number of parameters
+                for row in self.base.db.execute(f"SELECT chunk_id, text FROM chunks WHERE doc_id IN "
+                                                f"({','.join('?' * len(part))})", part)]
+        positions = np.searchsorted(self.base.ids, [row["chunk_id"] for row in rows])  # the ids are sorted
+        return {row["text"]: vector for row, vector in zip(rows, self.base.vectors()[positions])}
 
     def write(self, remove: set[str], add: list[tuple[Document, list[Chunk]]], vectors: np.ndarray) -> str:
         assert self.manifest is not None, "prepare() first"

@@ -18,7 +18,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from qa import Embedder, Filters, Retriever, Settings, sync
+from qa import Embedder, Filters, Retriever, Settings, loading, sync
 from qa.cli import main
 from qa.errors import BuildLockedError, IndexMismatchError, IndexNotFoundError, QAError
 from qa.indexer import manifest_for
@@ -138,6 +138,21 @@ def test_postgres_incremental_sync_and_remove_keep_bm25_exact(pg_url: str, fresh
         found = postgres.search(question, k=10, mode="bm25")
         assert [key(h) for h in found] == [key(h) for h in expected], question
         np.testing.assert_allclose([h.score for h in found], [h.score for h in expected], atol=1e-5)
+
+
+def test_a_postgres_store_read_again_by_newer_readers_keeps_its_vectors(pg_url: str, fresh_settings: Settings,
+                                                                        embedder: Embedder,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the index folder does: the upgrade re-reads every file, and passages that came out as they were keep
+    the vectors the database holds (bit for bit: the same dense ranking and scores)."""
+    settings = replace(fresh_settings, store=pg_url)
+    sync(settings, embedder)
+    postgres = Retriever.open(pg_url, embedder)
+    before = ranking(postgres.search(SEED_QUESTION, k=10, mode="dense"))
+    monkeypatch.setattr(loading, "READING_VERSION", loading.READING_VERSION + 1)
+    report = sync(settings, embedder)
+    assert len(report.reread) == 2 and report.chunks_embedded == 0
+    assert ranking(postgres.search(SEED_QUESTION, k=10, mode="dense")) == before
 
 
 def test_parallel_ingest_writes_the_same_index_as_one_process(pg_url: str, fresh_settings: Settings,
