@@ -91,16 +91,22 @@ if (!window.qaFocusCopy) {
 # page scrolled to the bottom, which left the answer above the screen, under its passages), the notices of an
 # action taken in the sidebar (with Undo), or why a question was refused. Emitted only on the run that has
 # one to show (its text names the run, so it runs once), it holds the view there for a few seconds while
-# charts and passages render (longer on a busy machine), until the reader scrolls, touches or types.
+# charts and passages render (longer on a busy machine), until the reader scrolls, touches or types. A target
+# that takes the focus (tabindex) gets it: the notices of a sidebar action, where the pressed button is gone.
 SCROLL_INTO_VIEW = """<script>
 (function (selector, run) {
-  let reader = false;
+  let reader = false, focused = false;
   for (const event of ["wheel", "touchstart", "keydown", "mousedown"])
     window.addEventListener(event, () => { reader = true; }, {once: true, passive: true});
   (function show(tries) {
     if (reader) return;
     const found = document.querySelectorAll(selector);
-    if (found.length) found[found.length - 1].scrollIntoView({block: "start"});
+    const target = found[found.length - 1];
+    if (target) target.scrollIntoView({block: "start"});
+    if (target && !focused && target.hasAttribute("tabindex")) {
+      target.focus({preventScroll: true});
+      focused = true;
+    }
     if (tries < 60) setTimeout(() => show(tries + 1), 150);
   })(0);
 })(%r, %d);
@@ -639,8 +645,8 @@ def session_tools(turns: list[Turn], notebook: str) -> None:
 def show_notices(notices: list[Notice]) -> None:
     """The outcome of the last action (kept across its rerun), as success/info/warning/error boxes, brought into
     view: the reader pressed the button in the sidebar, maybe with the page scrolled far down."""
-    if notices:
-        st.html('<div class="qa-outcome"></div>')
+    if notices:  # the focus follows: the button pressed was redrawn, and the focus fell to the page's start
+        st.html('<div class="qa-outcome" tabindex="-1" aria-label="What the last action did"></div>')
         bring_into_view(".qa-outcome")
     for kind, message in notices:
         getattr(st, kind)(message)

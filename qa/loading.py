@@ -22,6 +22,7 @@ import codecs
 import hashlib
 import html
 import io
+import json
 import logging
 import re
 import zipfile
@@ -56,8 +57,8 @@ _MONTH_FORMATS = ("%B %Y", "%b %Y")
 # the next build reads again the files an earlier version read (an index entry keeps the key it was read with).
 # 2: .md through markdown-it, declared web-page charsets, character references, one Unicode form, legacy encodings
 # detected, PDF running lines, footnotes and page breaks, headings no longer taken for dates or by-lines.
-# 3: a live page's entry times kept, a PDF's numbered paragraph whole across a capitalised line, a paragraph
-# number opening its sentence.
+# 3: a live page's entry times kept, a web page's address read from its JSON-LD, a PDF's numbered paragraph whole
+# across a capitalised line, a paragraph number opening its sentence.
 READING_VERSION = 3
 
 
@@ -400,8 +401,38 @@ def parse_html(markup: str) -> tuple[dict[str, str], str]:
     main = bare_extraction(timed_entries(markup), include_comments=False)
     text = main.text if main is not None and (main.text or "").strip() else html2txt(markup)
     meta = {"title": found.title or "", "author": found.author or "", "date": found.date or "",
-            "publisher": found.sitename or "", "url": found.url or ""}
+            "publisher": found.sitename or "", "url": found.url or linked_data_address(markup)}
     return meta, _paragraphs(text.splitlines())
+
+
+_LINKED_DATA = re.compile(r'<script[^>]*type=["\']application/ld\+json["\'][^>]*>(.*?)</script>',
+                          re.IGNORECASE | re.DOTALL)
+
+
+def linked_data_address(markup: str) -> str:
+    """The article's own address in the page's JSON-LD (`url`, or `mainEntityOfPage` as a text or an object's
+    `@id` / `url`), or "": trafilatura reads a canonical link or og:url only, and many news pages give only this."""
+    for block in _LINKED_DATA.findall(markup):
+        try:
+            items = _linked_items(json.loads(block))
+        except ValueError:
+            continue
+        for item in items:
+            if not isinstance(item, dict) or not re.search(r"Article|Posting", str(item.get("@type", ""))):
+                continue
+            page = item.get("mainEntityOfPage")
+            inner = (page.get("@id"), page.get("url")) if isinstance(page, dict) else ()
+            for address in (item.get("url"), page, *inner):
+                if isinstance(address, str) and address.startswith(("http://", "https://")):
+                    return address
+    return ""
+
+
+def _linked_items(data: object) -> list:
+    """The objects of a JSON-LD block: a list of them, a `@graph` of them, or one."""
+    if isinstance(data, list):
+        return data
+    return data.get("@graph", [data]) if isinstance(data, dict) else []
 
 
 _CLOCK_TIME = re.compile(r"^\s*\d{1,2}[:.]\d{2}\b")

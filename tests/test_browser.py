@@ -365,3 +365,14 @@ def test_a_keyboard_and_screen_reader_user_hears_the_answer_and_copies_its_citat
     citation = page.locator('[data-testid="stPopoverBody"] code').last.inner_text()
     assert " — " in citation and citation.strip() == page.evaluate("navigator.clipboard.readText()").strip()
     page.close()
+
+
+def test_after_a_sidebar_action_the_focus_is_on_what_it_did(server: str, browser: object) -> None:
+    """A keyboard user pressing *Update index* lost the focus to the start of the page (the button was redrawn):
+    it now lands on the action's notices, so the next Tab reaches what follows them."""
+    page = open_notebook(browser, server, "focus")
+    update = page.get_by_role("button", name="Update index")
+    update.focus()
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator(".qa-outcome")).to_be_focused(timeout=WAIT_MS)
+    page.close()

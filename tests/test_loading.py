@@ -371,3 +371,15 @@ def test_a_live_pages_entries_keep_their_times(tmp_path: Path, embedder: Embedde
     sync(settings, embedder)
     answer = Retriever.open(settings.index_dir, embedder, settings).ask("When was the helpline for relatives opened?")
     assert answer.confident and "12:30 GMT" in answer.text
+
+
+@pytest.mark.parametrize("page", ['"https://news.example.com/world/drones"',
+                                  '{"@type": "WebPage", "@id": "https://news.example.com/world/drones"}'],
+                         ids=["text", "object"])
+def test_a_page_giving_its_address_only_in_json_ld_keeps_it(tmp_path: Path, page: str) -> None:
+    """Many news pages give their address only as JSON-LD `mainEntityOfPage`, which trafilatura does not read:
+    the passage had no link to its original."""
+    head = JSON_LD.replace('"headline"', f'"mainEntityOfPage": {page}, "headline"')
+    path = tmp_path / "drones.html"
+    path.write_text(news_page(head, canonical=""))
+    assert load_document(path).url == "https://news.example.com/world/drones"
