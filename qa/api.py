@@ -92,9 +92,10 @@ COMPONENTS = {
         source={"allOf": [{"$ref": "#/components/schemas/Hit"}], "nullable": True,
                 "description": "the passage holding the answer; null when no passage was found"},
         hits={"type": "array", "items": {"$ref": "#/components/schemas/Hit"}}),
-    "Documents": _object("Every indexed document, by title.", documents={"type": "array", "items": _object(
+    "Documents": _object("The indexed documents, by title, from `offset`.", documents={"type": "array", "items": _object(
         "A document as stored, without its text.", doc_id=_TEXT, path=_TEXT, title=_TEXT, publisher=_TEXT,
-        author=_TEXT, date=_TEXT, content_hash=_TEXT, chunks=_WHOLE, url=_TEXT)}),
+        author=_TEXT, date=_TEXT, content_hash=_TEXT, chunks=_WHOLE, url=_TEXT)},
+        total={**_WHOLE, "description": "how many documents the index holds"}, offset=_WHOLE),
     "Health": _object(
         "The store this server reads.", status={**_TEXT, "enum": ["ok", "degraded"]},
         problem={**_TEXT, "nullable": True, "description": "why an earlier generation is served (degraded)"},
@@ -109,6 +110,14 @@ ERRORS = {"400": "a bad parameter", "401": "the token is missing or wrong (with 
 
 ASKS_AT_ONCE = 2  # answers computed at once: the answer model runs on the CPU, and more at once only slows each
 OPEN_PATHS = ("/health", "/docs", "/openapi.json")  # answered without the token: a load balancer's probe, the docs
+
+
+PAGE_PARAMETERS = [  # /documents, a page at a time: an archive of thousands is megabytes of JSON
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0},
+     "description": "documents to skip"},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1},
+     "description": "documents to return (default: all)"},
+]
 
 
 class RequestError(QAError):
@@ -141,16 +150,24 @@ def query_options(request: Request) -> tuple[str, int, str, Filters]:
     question = params.get("q", "")
     if not question.strip():
         raise RequestError("missing the question: add ?q=your+question")
-    if not re.fullmatch(r"[0-9]+", params.get("k", "5")):  # int() also takes " 5", "1_0" and other scripts' digits
-        raise RequestError(f"k must be a whole number from 1 to {MAX_K}, not {params['k']!r}")
-    k = int(params.get("k", "5"))
-    if not 1 <= k <= MAX_K:
-        raise RequestError(f"k must be from 1 to {MAX_K}, not {k}")
+    k = whole_number(request, "k", 5, 1, MAX_K)
     mode = params.get("mode", "hybrid")
     if mode not in MODES:
         raise RequestError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     sources = tuple(source for source in params.getlist("source") if source.strip())  # a form's empty field: none
     return question, k, mode, Filters(sources, params.get("since", ""), params.get("until", ""))
+
+
+def whole_number(request: Request, name: str, default: int, low: int, high: int | None = None) -> int:
+    """The query parameter `name` as a whole number from `low` to `high` (`default` when absent); RequestError
+    naming it otherwise. Only ASCII digits: int() also takes " 5", "1_0" and other scripts' digits."""
+    given = request.query_params.get(name, str(default))
+    bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+    if not re.fullmatch(r"[0-9]+", given):
+        raise RequestError(f"{name} must be a whole number {bounds}, not {given!r}")
+    if int(given) < low or (high is not None and int(given) > high):
+        raise RequestError(f"{name} must be {bounds}, not {int(given)}")
+    return int(given)
 
 
 def create_app(retriever: Retriever, token: str = "", cors_origins: Sequence[str] = ()) -> Starlette:
@@ -186,9 +203,14 @@ def create_app(retriever: Retriever, token: str = "", cors_origins: Sequence[str
 
     def documents(request: Request) -> JSONResponse:
         """
-        summary: Every indexed document with its source and number of passages, by title.
+        summary: The indexed documents with their source and number of passages, by title, a page at a time
+          (offset, limit; all of them without a limit).
         """
-        return JSONResponse({"documents": [asdict(doc) for doc in current().documents()]})
+        offset = whole_number(request, "offset", 0, 0)
+        limit = whole_number(request, "limit", 0, 1) if "limit" in request.query_params else None
+        every = current().documents()
+        shown = every[offset:] if limit is None else every[offset:offset + limit]
+        return JSONResponse({"documents": [asdict(doc) for doc in shown], "total": len(every), "offset": offset})
 
     def health(request: Request) -> JSONResponse:
         """
@@ -226,6 +248,7 @@ def openapi_schema(app: Starlette) -> dict:
     schema = SCHEMAS.get_schema(routes=app.routes)
     for path in ("/search", "/ask"):
         schema["paths"][path]["get"]["parameters"] = QUERY_PARAMETERS
+    schema["paths"]["/documents"]["get"]["parameters"] = PAGE_PARAMETERS
     for path, shape in RESPONSES.items():
         schema["paths"][path]["get"]["responses"] = {
             "200": {"description": COMPONENTS[shape]["description"], "content": _json(shape)},

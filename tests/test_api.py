@@ -93,6 +93,19 @@ def test_documents_and_health_describe_the_store(api: str, seed_retriever: Retri
     assert body["built_at"] == seed_retriever.store.manifest.built_at  # a client sees a new build by it
 
 
+def test_documents_come_a_page_at_a_time(api: str) -> None:
+    """An archive of thousands was one response of megabytes: offset and limit page through it, total counts it."""
+    every = get(api, "/documents")[1]
+    assert every["total"] == len(every["documents"]) == 2 and every["offset"] == 0
+    page = get(api, "/documents", offset=1, limit=1)[1]
+    assert page["documents"] == every["documents"][1:] and page["total"] == 2 and page["offset"] == 1
+    assert get(api, "/documents", offset=5)[1]["documents"] == []
+    for params, message in (({"limit": 0}, "limit must be at least 1, not 0"),
+                            ({"offset": "-1"}, "offset must be a whole number at least 0")):
+        status, body = get(api, "/documents", **params)
+        assert status == 400 and message in body["error"], body
+
+
 def test_an_empty_source_field_filters_nothing(api: str) -> None:
     """A form or URLSearchParams sends its empty fields: source= returned no passage at all."""
     assert get(api, "/ask", q=SEED_QUESTION, source="", since="")[1] == get(api, "/ask", q=SEED_QUESTION)[1]
