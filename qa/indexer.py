@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from qa import loading
-from qa.chunking import chunk_document
+from qa.chunking import chunk_document, embedding_text
 from qa.config import Settings
 from qa.corpus import corpus_files, remove_file, unread_documents
 from qa.embedding import Embedder, Progress
 from qa.errors import LoadError, QAError
 from qa.integrity import sha256
-from qa.loading import content_key, load_document, read_by_newer, same_file
+from qa.loading import content_key, embedded_as_now, load_document, read_by_newer, same_file
 from qa.records import Chunk, Document, SyncReport
 from qa.storage import Manifest, Writer, batches, open_writer
 
@@ -155,7 +155,8 @@ def _sync_locked(settings: Settings, embedder: Embedder, writer: Writer, report:
         tell(f"Reading {len(to_load)} new or changed files")
         add = load_changed([(doc_id, files[doc_id]) for doc_id in to_load], set(indexed), settings, embedder, report)
         if report.rebuilt or add or report.removed or writer.needs_repair():
-            known = writer.embedded(set(report.updated))  # the unchanged passages of a file read again
+            # the unchanged passages of a file read again, embedded as this release embeds them
+            known = writer.embedded({doc_id for doc_id in report.updated if embedded_as_now(indexed[doc_id])})
             report.generation, report.chunks_embedded = embed_and_write(writer, embedder, add, set(report.removed),
                                                                         progress, tell, known)
     writer.save_report(report)
@@ -294,20 +295,21 @@ def embed_and_write(
     known: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[str, int]:
     """Drop `remove`, then embed and write `add`, in the writer's batches (each one atomic); returns the last
-    name and how many passages were embedded: a passage whose text is in `known` (`Writer.embedded`) keeps that
-    vector. After a release whose readers changed, every file is read again, and most passages come out as they
-    were: 6,897 passages of 2,225 BBC articles were all embedded again (64 s), none of them changed.
+    name and how many passages were embedded: a passage as the embedder reads it (`embedding_text`) that is in
+    `known` (`Writer.embedded`) keeps that vector. After a release whose readers changed, every file is read
+    again, and most passages come out as they were: 6,897 passages of 2,225 BBC articles were all embedded
+    again (64 s), none of them changed.
 
     Removed documents go with the first batch; a changed document is replaced in the batch that adds it, so
     a reader sees its old version or its new one, never neither.
     """
     tell = stage or (lambda message: logger.info(message))
     known = known or {}
-    total = sum(piece.text not in known for _, chunks in add for piece in chunks)
+    total = sum(embedding_text(doc.title, piece.text) not in known for doc, chunks in add for piece in chunks)
     tell(f"Embedding {total} passages")
     done, name = 0, ""
     for number, batch in enumerate(batches(add, writer.batch_documents) if add else [[]]):
-        texts = [piece.text for _, chunks in batch for piece in chunks]
+        texts = [embedding_text(doc.title, piece.text) for doc, chunks in batch for piece in chunks]
         new = [text for text in dict.fromkeys(texts) if text not in known]
         encoded = dict(zip(new, embedder.encode(new, progress=_offset(progress, done, total)) if new else []))
         vectors = (np.array([known[text] if text in known else encoded[text] for text in texts], dtype=np.float32)

@@ -59,7 +59,10 @@ _MONTH_FORMATS = ("%B %Y", "%b %Y")
 # detected, PDF running lines, footnotes and page breaks, headings no longer taken for dates or by-lines.
 # 3: a live page's entry times kept, a web page's address read from its JSON-LD, a PDF's numbered paragraph whole
 # across a capitalised line, a paragraph number opening its sentence.
-READING_VERSION = 3
+# 4: each passage embedded after its document's title (`qa.chunking.embedding_text`).
+READING_VERSION = 4
+EMBEDDED_SINCE = 4  # the first version whose passages were embedded as they are now: a vector stored by an earlier
+# one is of other text, and a passage read again is embedded again instead of keeping it (`embedded_as_now`)
 
 
 def content_key(digest: str) -> str:
@@ -72,14 +75,22 @@ def same_file(recorded: str, key: str) -> bool:
     return recorded.partition("/")[0] == key.partition("/")[0]
 
 
+def reading_version(key: str) -> int:
+    """The READING_VERSION a content key was recorded with (0 before versions were kept)."""
+    return int(key.partition("/r")[2] or 0)
+
+
 def read_by_newer(recorded: str, key: str) -> bool:
     """Whether the index recorded these bytes as read by a newer READING_VERSION than `key`'s: a release rolled
     back (or one machine not yet upgraded) keeps the newer reading instead of reading every file again, which
     made builds of two releases take turns re-reading everything."""
-    def version(content: str) -> int:
-        return int(content.partition("/r")[2] or 0)
+    return same_file(recorded, key) and reading_version(recorded) > reading_version(key)
 
-    return same_file(recorded, key) and version(recorded) > version(key)
+
+def embedded_as_now(recorded: str) -> bool:
+    """Whether the passages of a file recorded with this content key were embedded as this release embeds them,
+    so their vectors can be kept when it is read again (`qa.storage.Writer.embedded`)."""
+    return reading_version(recorded) >= EMBEDDED_SINCE
 
 
 def load_document(path: Path, doc_id: str | None = None, max_bytes: int = 20_000_000) -> Document:

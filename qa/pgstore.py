@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import numpy as np
 
 from qa.bm25 import B, K1
+from qa.chunking import embedding_text
 from qa.errors import BuildLockedError, IndexMismatchError, IndexNotFoundError, QAError, StoreUnavailableError
 from qa.records import Chunk, Document, SyncReport
 from qa.storage import (
@@ -402,9 +403,9 @@ class PostgresWriter(Writer):
         return {row["doc_id"]: row["content_hash"] for row in rows}
 
     def embedded(self, doc_ids: set[str]) -> dict[str, np.ndarray]:
-        rows = self.conn.execute("SELECT text, embedding::text AS vector FROM qa_chunks WHERE doc_id = ANY(%s)",
-                                 [sorted(doc_ids)]).fetchall()
-        return {row["text"]: parse_vector(row["vector"]) for row in rows}
+        rows = self.conn.execute("SELECT title, c.text, embedding::text AS vector FROM qa_chunks c JOIN qa_documents "
+                                 "USING (doc_id) WHERE doc_id = ANY(%s)", [sorted(doc_ids)]).fetchall()
+        return {embedding_text(row["title"], row["text"]): parse_vector(row["vector"]) for row in rows}
 
     def write(self, remove: set[str], add: list[tuple[Document, list[Chunk]]], vectors: np.ndarray) -> str:
         """One transaction; retried when PostgreSQL breaks a deadlock with another writer by aborting this one."""

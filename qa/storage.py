@@ -240,9 +240,9 @@ class Writer(ABC):
         """Make what this build wrote the index readers see; by default every write already is."""
 
     def embedded(self, doc_ids: set[str]) -> dict[str, np.ndarray]:
-        """The vectors the store holds for these documents' passages, by passage text: a document read again (by
-        a newer reader, or edited in one place) keeps those of its passages whose text did not change instead of
-        embedding them again. None by default."""
+        """The vectors the store holds for these documents' passages, by the text they were embedded from
+        (`qa.chunking.embedding_text`): a document read again (by a newer reader, or edited in one place) keeps those
+        of its passages whose text did not change instead of embedding them again. None by default."""
         return {}
 
     @abstractmethod

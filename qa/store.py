@@ -37,6 +37,7 @@ import faiss
 import numpy as np
 
 from qa.bm25 import BM25Index
+from qa.chunking import embedding_text
 from qa.errors import BuildLockedError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
 from qa.faiss_index import build_faiss, configure_faiss, search_faiss
 from qa.integrity import file_problems, file_records
@@ -316,10 +317,11 @@ class EmbeddedWriter(Writer):
         if self.base is None:
             return {}
         rows = [row for part in batches(sorted(doc_ids), 500)  # SQLite takes a bounded number of parameters
-                for row in self.base.db.execute(f"SELECT chunk_id, text FROM chunks WHERE doc_id IN "
-                                                f"({','.join('?' * len(part))})", part)]
+                for row in self.base.db.execute(f"SELECT chunk_id, title, chunks.text FROM chunks JOIN documents "
+                                                f"USING (doc_id) WHERE doc_id IN ({','.join('?' * len(part))})", part)]
         positions = np.searchsorted(self.base.ids, [row["chunk_id"] for row in rows])  # the ids are sorted
-        return {row["text"]: vector for row, vector in zip(rows, self.base.vectors()[positions])}
+        vectors = self.base.vectors()[positions]
+        return {embedding_text(row["title"], row["text"]): vector for row, vector in zip(rows, vectors)}
 
     def write(self, remove: set[str], add: list[tuple[Document, list[Chunk]]], vectors: np.ndarray) -> str:
         assert self.manifest is not None, "prepare() first"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa import Embedder
-from qa.chunking import chunk_document, pack
+from qa.chunking import TITLE_WORDS, chunk_document, pack, embedding_text
 from qa.text import split_sentences
 from qa.loading import load_document
 from qa.records import Document, PageSpan
@@ -27,6 +27,16 @@ from tests.conftest import REPO
 )
 def test_split_sentences(text: str, sentences: list[str]) -> None:
     assert [text[s:e] for s, e in split_sentences(text)] == sentences
+
+
+def test_the_embedder_reads_a_passage_after_its_title_unless_it_opens_with_it() -> None:
+    assert embedding_text("Drone strike on Kadhimi", "Three drones were used.") == (
+        "Drone strike on Kadhimi\nThree drones were used.")
+    assert embedding_text("Drone strike on Kadhimi", "Drone strike on Kadhimi\nThree drones.") == (
+        "Drone strike on Kadhimi\nThree drones.")  # the story's first passage already opens with its headline
+    assert embedding_text("", "Three drones were used.") == "Three drones were used."
+    long_title = " ".join(f"word{n}" for n in range(40))
+    assert embedding_text(long_title, "Body.").split("\n")[0].split() == long_title.split()[:TITLE_WORDS]
 
 
 def test_pack_carries_overlap_and_respects_the_limit() -> None:

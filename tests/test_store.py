@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from qa import Embedder, Retriever, Settings, sync
+from qa.chunking import embedding_text
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from qa.store import CURRENT, GENERATION_NAME, Generation, current_generation, generation_name, open_generation
 from tests.conftest import SEED_QUESTION
@@ -25,11 +26,12 @@ def test_index_round_trips_through_disk(seed_settings: Settings, seed_retriever:
     assert manifest.chunks == len(reopened.store.ids) == reopened.store.faiss.ntotal
 
 
-def test_stored_vectors_are_the_models_embeddings_of_the_chunk_text(seed_retriever: Retriever,
-                                                                    embedder: Embedder) -> None:
+def test_stored_vectors_are_the_models_embeddings_of_the_chunk_text_after_its_title(seed_retriever: Retriever,
+                                                                                    embedder: Embedder) -> None:
     generation = seed_retriever.store
     rows = generation.chunk_rows(generation.ids[:3])
-    expected = embedder.encode([rows[int(i)]["text"] for i in generation.ids[:3]])
+    expected = embedder.encode([embedding_text(rows[int(i)]["title"], rows[int(i)]["text"])
+                                for i in generation.ids[:3]])
     np.testing.assert_allclose(np.asarray(generation.vectors()[:3]), expected, atol=1e-5)
     np.testing.assert_allclose(generation.faiss.reconstruct_batch(generation.ids[:3]), expected, atol=1e-5)
 

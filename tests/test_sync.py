@@ -104,6 +104,36 @@ def test_files_read_by_an_earlier_reading_version_are_read_again_once(
     assert not sync(fresh_settings, counting).changed
 
 
+def test_vectors_embedded_before_passages_were_read_after_their_title_are_not_kept(
+    fresh_settings: Settings, counting: CountingEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release before `loading.EMBEDDED_SINCE` embedded each passage alone: read again, a passage whose text is
+    the same is embedded again after its title, not given the vector of the passage alone."""
+    monkeypatch.setattr(loading, "READING_VERSION", loading.EMBEDDED_SINCE - 1)
+    sync(fresh_settings, counting)
+    monkeypatch.undo()
+    counting.calls.clear()
+    report = sync(fresh_settings, counting)
+    chunks = Retriever.open(fresh_settings.index_dir, counting, fresh_settings).store.manifest.chunks
+    assert len(report.reread) == 2 and report.chunks_embedded == chunks == sum(counting.calls)
+
+
+def test_a_passage_is_found_by_its_documents_title(fresh_settings: Settings, counting: CountingEmbedder) -> None:
+    """A story's later passages say "the deal" where its headline names the company. Two stories end in the same
+    words; the question names one of them, and its passage is found first (read alone, both passages are one
+    text, and the one indexed first, the other story's, came first)."""
+    filler = " ".join(f"Analysts in the region described the sector's outlook as mixed in note {n}." for n in range(30))
+    for name, company in (("a-takeover.md", "Brightwater Cobalt"), ("z-takeover.md", "Zorvane Lithium")):
+        (fresh_settings.corpus_dir / name).write_text(
+            f"---\ntitle: {company} takeover collapses\npublisher: Mining Desk\n---\n"
+            f"The planned takeover of {company} by a rival collapsed on Monday.\n\n{filler}\n\n"
+            "The failed deal will cost 300 jobs at the smelter, the union said.\n", encoding="utf-8")
+    sync(fresh_settings, counting)
+    retriever = Retriever.open(fresh_settings.index_dir, counting, fresh_settings)
+    best = retriever.search("How many jobs will the collapse of the Zorvane Lithium takeover cost?", k=1, mode="dense")[0]
+    assert "300 jobs" in best.text and "Zorvane" not in best.text and best.title == "Zorvane Lithium takeover collapses"
+
+
 def test_files_a_newer_reading_version_read_are_left_as_they_are(fresh_settings: Settings, counting: CountingEmbedder,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A build of the release before (rolled back, or a machine not yet upgraded) re-read every file the newer
