@@ -123,9 +123,11 @@ _ABOUT_MONEY = re.compile(r"\b(pay|paid|pays|cost|costs|worth|price|spend|spent|
                           r"earns|fee|fees|budget|compensation|money|damages|fine|fined|salary|fund|funding|donate|"
                           r"donated|sell for|sold for|bid|prize)\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][a-z]+")
-_RELATIVE_TIME = re.compile(  # "within four weeks", "in two years", "next month", "later this year", "by 2007"
-    rf"\b(?:within|in|after) (?:the next |the coming )?(?:\d+|a|an|a few|several|{_NUMBER_WORDS}) "
-    r"(?:days?|weeks?|months?|years?|decades?)\b|\b(?:next|last|this|later this|earlier this) "
+_RELATIVE_TIME = re.compile(  # "within four weeks", "in two years", "next month", "later this year", "by 2007";
+    # and a match's time, "after 31 minutes", "in the 89th minute", "in injury time"
+    rf"\b(?:within|in|after) (?:the next |the coming |the first |the last )?(?:\d+|a|an|a few|several|{_NUMBER_WORDS}) "
+    r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b|\b\d{1,3}(?:st|nd|rd|th) minute\b|"
+    r"\b(?:half-time|half time|injury time|stoppage time|extra time)\b|\b(?:next|last|this|later this|earlier this) "
     r"(?:week|month|year|spring|summer|autumn|winter|season)\b|\b(?:yesterday|tomorrow|tonight)\b",
     re.IGNORECASE)
 _TIME_TAKEN = re.compile(r"\b\d[\d.,]*\s?(?:hours?|hrs?|minutes?|mins?|seconds?|secs?)\b", re.IGNORECASE)
@@ -142,7 +144,8 @@ MEASURES = ("date", "duration", "money", "amount", "count", "time")
 def answer_type(question: str) -> str:
     """The kind of answer the question's wording asks for: one of MEASURES, "name", or "" (anything else).
 
-    "what time" asks for a time of day or a time taken (a race's), "how long" for a duration, "how much" for money when it is about paying or costs (else any amount),
+    "what time" asks for a time of day or a time taken (a race's), "how long" for a duration, "how much" for money
+    when it is about paying or costs (else, and for "how much more", any amount),
     "how many" and "how big" for a count; "when" asks for a date only where it opens the question ("When did...",
     not "...say when he announced...").
     """
@@ -154,6 +157,8 @@ def answer_type(question: str) -> str:
     if re.match(r"\s*(?:(?:since|until|till|from) )?when\b", text) or re.search(
             r"\b(what|which) (year|century|date|day|month|decade)\b", text):
         return "date"
+    if re.search(r"\bhow much (?:more|less|higher|lower|bigger|smaller|larger|cheaper|dearer|pricier)\b", text):
+        return "amount"  # "how much more than France does the UK pay": "two and a half times more" answers it
     if re.search(r"\bhow much\b", text):
         return "money" if _ABOUT_MONEY.search(text) else "amount"
     if re.search(r"\bhow (many|large|big|old|tall|high)\b|\bwhat (percentage|percent|number|amount)\b", text):

@@ -57,6 +57,11 @@ def test_answer_type(question: str, kind: str) -> None:
     ("When will the interim report be published?", "We aim to publish a statement within four weeks.", True),
     ("When will the line reopen?", "Engineers expect it to reopen later this year.", True),
     ("When will the line reopen?", "Engineers are working on the line.", False),
+    ("When did Kluivert score?", "Kluivert put Newcastle ahead after 31 minutes.", True),  # a match's time
+    ("When did Kluivert score?", "Kluivert equalised in the 89th minute.", True),
+    ("When did Kluivert score?", "Kluivert has scored 31 goals.", False),
+    ("How much more than France does the UK pay?", "The UK pays two and a half times more.", True),  # a ratio
+    ("How much does the UK pay?", "The UK pays two and a half times more.", False),  # a sum is asked
     ("When did the ferry capsize?", "PORT SELIM, March 19 (Reuters) - Rescuers searched the lake.", False),  # dateline
     ("When did the ferry capsize?", "PORT SELIM, March 19 - The ferry capsized on Friday.", True),
     ("What time did the blast happen?", "Ten days later the plant reopened.", False),  # a time, not a period
