@@ -130,6 +130,12 @@ _RELATIVE_TIME = re.compile(  # "within four weeks", "in two years", "next month
     r"\b(?:half-time|half time|injury time|stoppage time|extra time)\b|\b(?:next|last|this|later this|earlier this) "
     r"(?:week|month|year|spring|summer|autumn|winter|season)\b|\b(?:yesterday|tomorrow|tonight)\b",
     re.IGNORECASE)
+_AGE = re.compile(  # "at age 39", "at the age of 35", "turned 39", "26 years old", "Joseph Mwangi, 52,", "was 26",
+    # "a 1.6-million-year-old fossil", "4.6 billion years", "built in 1985"
+    r"\b(?:aged?|age of|turned|turns|turning)\s+\d|\b\d[\d.,]*(?:[- ](?:million|billion))?[- ]years?(?:[- ]old\b|\b)"
+    r"|\b(?:was|is|were|are|be|been)\s+\d{1,3}\b(?![\d,.%]|\s?(?:per|million|bn|m\b))|,\s*\d{1,3}\s*,|\(\d{1,3}\)"
+    r"|\b(?:built|founded|established|launched|made) in \d{4}\b|\bin (?:his|her|their) (?:teens|\w+ties)\b",
+    re.IGNORECASE)
 _TIME_TAKEN = re.compile(r"\b\d[\d.,]*\s?(?:hours?|hrs?|minutes?|mins?|seconds?|secs?)\b", re.IGNORECASE)
 # "LONDON, 3 March (Reuters) -": a story's dateline dates the report, not what a "when" question asks about
 _DATELINE = re.compile(r"^[A-Z][A-Z .'’-]+,\s+(?:[A-Z][a-z]+\.? \d{1,2}|\d{1,2} [A-Z][a-z]+)(?:,? \d{4})?\s*"
@@ -137,8 +143,8 @@ _DATELINE = re.compile(r"^[A-Z][A-Z .'’-]+,\s+(?:[A-Z][a-z]+\.? \d{1,2}|\d{1,2
 _CLOCK = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s?(?:am|pm|a\.m\.|p\.m\.)|\b(?:noon|midnight|GMT|BST|UTC)\b",
                     re.IGNORECASE)  # "10:42 GMT", "2am", "at noon"
 # The kinds of answer a sentence cannot give without stating one: a figure, a sum of money, a length of time, a date,
-# a time (of day, or a race's).
-MEASURES = ("date", "duration", "money", "amount", "count", "time")
+# a time (of day, or a race's), an age.
+MEASURES = ("date", "duration", "money", "amount", "count", "time", "age")
 
 
 def answer_type(question: str) -> str:
@@ -146,7 +152,7 @@ def answer_type(question: str) -> str:
 
     "what time" asks for a time of day or a time taken (a race's), "how long" for a duration, "how much" for money
     when it is about paying or costs (else, and for "how much more", any amount),
-    "how many" and "how big" for a count; "when" asks for a date only where it opens the question ("When did...",
+    "how old" for an age, "how many" and "how big" for a count; "when" asks for a date only where it opens the question ("When did...",
     not "...say when he announced...").
     """
     text = question.lower()
@@ -161,7 +167,9 @@ def answer_type(question: str) -> str:
         return "amount"  # "how much more than France does the UK pay": "two and a half times more" answers it
     if re.search(r"\bhow much\b", text):
         return "money" if _ABOUT_MONEY.search(text) else "amount"
-    if re.search(r"\bhow (many|large|big|old|tall|high)\b|\bwhat (percentage|percent|number|amount)\b", text):
+    if re.search(r"\bhow old\b", text):
+        return "age"
+    if re.search(r"\bhow (many|large|big|tall|high)\b|\bwhat (percentage|percent|number|amount)\b", text):
         return "count"
     if re.search(r"\bwho(m|se)?\b", text):
         return "name"
@@ -178,7 +186,7 @@ def holds_type(kind: str, question: str, sentence: str) -> bool:
     if kind == "name":
         asked = set(question.split())
         return any(match.group(0) not in asked for match in _NAME.finditer(sentence[1:]))
-    pattern = {"duration": _DURATION, "money": _MONEY, "amount": _NUMBER, "count": _NUMBER}.get(kind)
+    pattern = {"duration": _DURATION, "money": _MONEY, "amount": _NUMBER, "count": _NUMBER, "age": _AGE}.get(kind)
     if pattern is None:
         return False
     asked = {match.group(0).lower() for match in pattern.finditer(question)}

@@ -31,6 +31,8 @@ def test_a_quote_opened_or_closed_in_another_sentence_is_completed(sentence: str
     ("How many years in prison could he face?", "duration"),
     ("How much did Universal pay for the label?", "money"),
     ("How much pricier are indoor parking spaces?", "amount"),
+    ("How much more than France does the UK pay?", "amount"),  # a ratio answers it: "two and a half times more"
+    ("How old was Tesla when he died?", "age"),
     ("Who leads the investigation?", "name"),
     ("What kind of drone was it?", ""),
     ("What time did police confirm the fifth death?", "time"),
@@ -57,6 +59,12 @@ def test_answer_type(question: str, kind: str) -> None:
     ("When will the interim report be published?", "We aim to publish a statement within four weeks.", True),
     ("When will the line reopen?", "Engineers expect it to reopen later this year.", True),
     ("When will the line reopen?", "Engineers are working on the line.", False),
+    ("How old was Tesla when he died?", "On 7 January 1943, at the age of 86, Tesla died.", True),
+    ("How old is the captain?", "The captain, Joseph Mwangi, 52, was detained.", True),
+    ("How old was Luther?", "Katharina was 26 years old and Luther was 41 years old.", True),
+    ("How old was the boy?", "Turkana Boy, a 1.6-million-year-old fossil, was found.", True),
+    ("How old was Andrea Arnold?", "Arnold, who hosted Number 73 in the 1980s, won.", False),  # no age, a year
+    ("How old was the ferry?", "The death toll has risen to 31.", False),
     ("When did Kluivert score?", "Kluivert put Newcastle ahead after 31 minutes.", True),  # a match's time
     ("When did Kluivert score?", "Kluivert equalised in the 89th minute.", True),
     ("When did Kluivert score?", "Kluivert has scored 31 goals.", False),
