@@ -312,7 +312,7 @@ def _sync(settings: Settings, embedder: Embedder, rebuild: bool = False, workers
             say(f"{label}: {name}")
     if report.reread:
         say(f"read again: {len(report.reread):,} unchanged files, once, by this version's readers "
-            f"({report.chunks_embedded:,} passages came out changed and were embedded again)")
+            f"({report.chunks_embedded:,} passages embedded again, the others kept their vectors)")
     for name, reason in report.not_read:
         say(f"{name}: {reason}")
     for name, reason in report.failures:
