@@ -411,14 +411,15 @@ def main() -> None:
     parser.add_argument("squad", type=Path, help="squad-public folder (corpus.jsonl, queries.jsonl)")
     parser.add_argument("bbc", type=Path, help="bbc-news folder, for validation only")
     parser.add_argument("--out", type=Path, default=MODEL_DIR, help="where to write the model (default qa/models)")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"seed of the sampling and the training (default {SEED})")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.time()
-    random.seed(SEED)
-    np.random.seed(SEED)
-    torch.manual_seed(SEED)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
-    rng = random.Random(SEED)
+    rng = random.Random(args.seed)
 
     titles = {record["title"] for record in read_jsonl(args.squad / "corpus.jsonl")}
     held_out = held_out_titles(titles)
@@ -465,7 +466,7 @@ def main() -> None:
                 "not exported)",
                 "cloze_questions": len(cloze),
         "held_out_articles": held_out,
-        "seed": SEED, "epochs": EPOCHS, "batch": BATCH, "learning_rate": LEARNING_RATE,
+        "seed": args.seed, "epochs": EPOCHS, "batch": BATCH, "learning_rate": LEARNING_RATE,
         "train_questions": len(train_groups), "train_pairs": pairs, "train_positives": positives,
         "loss_per_epoch": [round(loss, 4) for loss in losses],
         "best_sentence_right": {key: round(value, 3) for key, value in after.items()},
