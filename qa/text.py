@@ -117,6 +117,11 @@ _DURATION = re.compile(  # "two-year", "16 days", "since 1951", "1961 to 1972", 
     r"|\b(?:age|aged) (?:of )?\d+|\b(?:for|after|within) (?:several |many |a few )?(?:years|months|weeks|days|hours)\b",
     re.IGNORECASE,
 )
+# "45%", "24 per cent": a share of something, which does not say how many there are
+_SHARE = re.compile(r"\s?(?:%|per ?cent\b|percent\b|percentage points?\b)", re.IGNORECASE)
+_ABOUT_SHARE = re.compile(r"%|\bper ?cent|\bpercent|\bproportion\b|\bshare\b|\brate\b", re.IGNORECASE)
+# "how many people did YouGov survey" asks for a count; "how many of the respondents..." may be answered by a share
+_HOW_MANY = re.compile(r"\bhow many\b(?! of\b)", re.IGNORECASE)
 _MONEY = re.compile(r"[£$€¥]\s?\d|\b\d[\d,.]*\s?(?:pounds|dollars|euros|yen|pence|cents|francs|rupees|yuan|p)\b"
                     r"|\b(?:pounds|dollars|euros)\b", re.IGNORECASE)
 _ABOUT_MONEY = re.compile(r"\b(pay|paid|pays|cost|costs|worth|price|spend|spent|spending|raise|raised|earn|earned|"
@@ -177,7 +182,11 @@ def answer_type(question: str) -> str:
 
 
 def holds_type(kind: str, question: str, sentence: str) -> bool:
-    """Does the sentence hold something of `kind` (`answer_type`) that the question does not already say?"""
+    """Does the sentence hold something of `kind` (`answer_type`) that the question does not already say?
+
+    A share ("45% of people") does not say how many: it counts for "how many of the respondents..." and for a
+    question about a percentage or a rate, not for "how many people did the poll survey".
+    """
     if kind == "date":
         said = _DATELINE.sub("", sentence)
         return bool(_DATE.search(said) or _CLOCK.search(said) or _RELATIVE_TIME.search(said))
@@ -190,7 +199,9 @@ def holds_type(kind: str, question: str, sentence: str) -> bool:
     if pattern is None:
         return False
     asked = {match.group(0).lower() for match in pattern.finditer(question)}
-    return any(match.group(0).lower() not in asked for match in pattern.finditer(sentence))
+    counting = kind == "count" and _HOW_MANY.search(question) and not _ABOUT_SHARE.search(question)
+    return any(match.group(0).lower() not in asked and not (counting and _SHARE.match(sentence, match.end()))
+               for match in pattern.finditer(sentence))
 
 
 _EARLIER_VERSION = re.compile(r"\b(?:an?|the) (?:earlier|previous|original) version of this (?:article|story|report|"

@@ -54,6 +54,11 @@ def test_answer_type(question: str, kind: str) -> None:
     ("How large was the deficit?", "It was up 30.5% at $162bn.", True),
     ("How many of the fifteen points were agreed?", "Agreement came on fourteen points.", True),
     ("How many of the fifteen points were agreed?", "Agreement came on fifteen points.", False),  # the question's own
+    ("How many people did the poll survey?", "It suggests 45% of people would vote no and 24 per cent yes.", False),
+    ("How many people did the poll survey?", "The poll questioned 1,943 adults and found 25% undecided.", True),
+    ("How many of the respondents found it unsuitable?", "Only 3% found it unsuitable.", True),  # a part of a group
+    ("How many percent voted against?", "The poll suggests 45% would vote against.", True),
+    ("How high is unemployment?", "Unemployment is 5 per cent.", True),  # not "how many": a rate answers it
     ("When did it open?", "It opened on 11 June.", True),
     ("When did the drones strike?", "At 2am the drones struck.", True),  # a time of day dates an event too
     ("When will the interim report be published?", "We aim to publish a statement within four weeks.", True),
