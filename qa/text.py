@@ -228,31 +228,46 @@ def refers_back(sentence: str) -> bool:
     return bool(_REFERRING.match(sentence))
 
 
-_WORD = re.compile(r"\b[^\W\d_][\w-]*")
+_NAME = re.compile(r"(?P<acronym>\b[A-Z](?:[&.]?[A-Z])+\b\.?)|\b[^\W\d_][\w-]*")
 _YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|«[^»]*»|„[^“”]*[“”]")
 _NOT_NAMES = frozenset(_WH_WORDS.split()) | {"i", "a", "an", "the"}
+# the small words an acronym's letters skip: "V&A" is the Victoria and Albert Museum
+_ACRONYM_GAP = r"(?:[\s-]+(?:and|of|the|for|on|in|&)(?=[\s-]))*[\s-]+"
 
 
 def question_names(question: str) -> list[str]:
     """What the question is about by name: its capitalised words after the first, lower-cased, without a
     possessive 's or question words ("How rich is Yoshiaki Tsutsumi's Seibu?" -> yoshiaki, tsutsumi, seibu),
-    and its years, which pin an event as a name does ("who won the 1998 world cup" -> 1998). A question typed
-    in capitals throughout names no words: its capitals say nothing; nor do the words of a quotation it holds
-    ("Who said \"This budget is dead\"?")."""
+    its acronyms wherever they stand, kept in capitals ("What does the UMC prohibit?" -> UMC; `named_share`
+    reads them), and its years, which pin an event as a name does ("who won the 1998 world cup" -> 1998). A
+    question typed in capitals throughout names no words: its capitals say nothing; nor do the words of a
+    quotation it holds ("Who said \"This budget is dead\"?")."""
     unquoted = _QUOTED.sub(lambda quote: " " * len(quote.group(0)), question)  # a quote's capitals name no one
-    words = [] if question.isupper() else [folded(re.sub(r"['’]s$", "", match.group(0)))
-                                           for match in _WORD.finditer(unquoted)
-                                           if match.start() > 0 and match.group(0)[0].isupper()]
+    words = [] if question.isupper() else [
+        match.group(0) if match.group("acronym") else folded(re.sub(r"['’]s$", "", match.group(0)))
+        for match in _NAME.finditer(unquoted)
+        if match.group("acronym") or (match.start() > 0 and match.group(0)[0].isupper())]
     return list(dict.fromkeys([word for word in words if word not in _NOT_NAMES] + _YEAR.findall(question)))
 
 
 def named_share(names: Sequence[str], text: str) -> float:
-    """The share of `names` that `text` states as whole words, ignoring case and accents; 1 when there are none."""
+    """The share of `names` that `text` states: as whole words, ignoring case and accents; an acronym (a name
+    in capitals) as itself, dotted or not, or spelt out by the capitals of the words that open it."""
     if not names:
         return 1.0
     said = folded(text)
-    return sum(bool(re.search(rf"\b{re.escape(name)}\b", said)) for name in names) / len(names)
+    return sum(states_acronym(name, text) if name.isupper() else bool(re.search(rf"\b{re.escape(name)}\b", said))
+               for name in names) / len(names)
+
+
+def states_acronym(acronym: str, text: str) -> bool:
+    """Does `text` state the acronym ("U.S.", "US") or spell it out ("V&A": "Victoria and Albert", "UMC":
+    "United Methodist Church", small words between them aside)? Capitals only: "us" is not the US."""
+    letters = [letter for letter in acronym if letter.isalpha()]
+    itself = r"(?<![\w&.])" + r"[&.]?".join(letters) + r"\.?(?![\w&])"
+    spelt = r"\b" + _ACRONYM_GAP.join(rf"{letter}\w*" for letter in letters) + r"\b"
+    return bool(re.search(itself, text) or re.search(spelt, text))
 
 
 def folded(text: str) -> str:

@@ -91,7 +91,8 @@ def test_holds_type_finds_what_the_question_asks_for_and_does_not_say(question: 
     ("How many years could Japanese tycoon Yoshiaki Tsutsumi's firm face?", ["japanese", "yoshiaki", "tsutsumi"]),
     ("who was suspected of the Kadhimi attack", ["kadhimi"]),
     ('Who said "This budget is dead on arrival" in Aldhaven?', ["aldhaven"]),  # a quotation names no one
-    ("What did I say to the BBC about Jay-Z?", ["bbc", "jay-z"]),
+    ("What did I say to the BBC about Jay-Z?", ["BBC", "jay-z"]),  # an acronym stays in capitals
+    ("UMC rules prohibit what kind of unions in the U.S.?", ["UMC", "U.S."]),  # wherever it stands
     ("In which city did he die?", []),
     ("WHO WAS SUSPECTED OF THE KADHIMI ATTACK", []),
     ("who won the 1998 world cup", ["1998"]),
@@ -106,6 +107,21 @@ def test_named_share_counts_whole_words_ignoring_case() -> None:
     assert named_share(["tsutsumi", "seibu"], "Mr Ebbers could face 85 years; Seibus fell.") == 0.0
     assert named_share(["kadhimi", "iraq"], "Kadhimi was unhurt.") == 0.5
     assert named_share([], "anything") == 1.0
+
+
+@pytest.mark.parametrize(("acronym", "text", "stated"), [
+    ("V&A", "Victoria and Albert Museum\nIts chandelier is by Dale Chihuly.", True),  # spelt out, "and" aside
+    ("UMC", "The United Methodist Church prohibits the celebration of same-sex unions.", True),
+    ("LSE", "Deutsche Boerse's bid for the London Stock Exchange", True),
+    ("U.S.", "US troops left", True),
+    ("US", "the U.S. economy", True),
+    ("BBC", "the BBC said", True),
+    ("US", "Let us go; the United Kingdom agreed.", False),  # "us" is not the US
+    ("UMC", "The Methodist church", False),
+    ("NFL", "National Hockey League", False),
+])
+def test_an_acronym_is_stated_by_itself_or_spelt_out(acronym: str, text: str, stated: bool) -> None:
+    assert (named_share([acronym], text) == 1.0) is stated
 
 
 @pytest.mark.parametrize(("sentence", "points_back"), [
