@@ -262,12 +262,13 @@ def named_share(names: Sequence[str], text: str) -> float:
 
 
 def states_acronym(acronym: str, text: str) -> bool:
-    """Does `text` state the acronym ("U.S.", "US") or spell it out ("V&A": "Victoria and Albert", "UMC":
-    "United Methodist Church", small words between them aside)? Capitals only: "us" is not the US."""
+    """Does `text` state the acronym ("U.S.", "US"; one of three letters or more in any case, as a web address
+    or a slug writes it: "bbc-news") or spell it out in capitals ("V&A": "Victoria and Albert", "UMC": "United
+    Methodist Church", small words between them aside)? A two-letter one only in capitals: "us" is not the US."""
     letters = [letter for letter in acronym if letter.isalpha()]
     itself = r"(?<![\w&.])" + r"[&.]?".join(letters) + r"\.?(?![\w&])"
     spelt = r"\b" + _ACRONYM_GAP.join(rf"{letter}\w*" for letter in letters) + r"\b"
-    return bool(re.search(itself, text) or re.search(spelt, text))
+    return bool(re.search(itself, text, re.IGNORECASE if len(letters) > 2 else 0) or re.search(spelt, text))
 
 
 def folded(text: str) -> str:

@@ -116,6 +116,7 @@ def test_named_share_counts_whole_words_ignoring_case() -> None:
     ("U.S.", "US troops left", True),
     ("US", "the U.S. economy", True),
     ("BBC", "the BBC said", True),
+    ("BBC", "bbc-news", True),  # three letters or more in any case: a web address, a slug
     ("US", "Let us go; the United Kingdom agreed.", False),  # "us" is not the US
     ("UMC", "The Methodist church", False),
     ("NFL", "National Hockey League", False),
