@@ -253,7 +253,8 @@ def question_names(question: str) -> list[str]:
 
 def named_share(names: Sequence[str], text: str) -> float:
     """The share of `names` that `text` states: as whole words, ignoring case and accents; an acronym (a name
-    in capitals) as itself, dotted or not, or spelt out by the capitals of the words that open it."""
+    in capitals) as itself, dotted or not, or spelt out by the capitals of the words that open it. 1 when there
+    are none."""
     if not names:
         return 1.0
     said = folded(text)
