@@ -10,8 +10,8 @@ import pytest
 
 from qa import Embedder, Hit
 from qa.answer import (CHOICE_FEATURES, CHOICE_WEIGHTS, NO_ANSWER_THRESHOLD, AskedQuestion, Candidate, answer_candidates,
-                       choice_scores, choose_answer, lexical_scores, logit, mark_answers, piece_weights, rerank_keys,
-                       rerank_signals, token_match, without_copies)
+                       choice_scores, choose_answer, keep_passages, lexical_scores, logit, mark_answers, piece_weights,
+                       rerank_keys, rerank_signals, token_match, without_copies)
 from qa.answer_model import AnswerModel
 
 
@@ -248,3 +248,28 @@ def test_a_passage_another_document_states_word_for_word_is_folded_into_the_firs
     assert without_copies([story, replace(hit(3, 0.7, WIRE_STORY[:200] + " A different ending follows here, "
                                                    "and goes on about something else entirely for a while.",
                                               ))])[0].copies == ()
+
+
+def test_the_answers_passage_stands_first_among_its_storys_passages() -> None:
+    """A story's first passage restates the question; its second, ranked below another story's, states the figure.
+    The answer's passage moves to where its story stands, ahead of the restating one; other stories keep their
+    places and every passage is renumbered in the order shown."""
+    lead = "South Korea will boost state spending next year to create jobs."
+    figure = "The government hopes to create 400,000 jobs."
+    title = "South Korea to boost spending"
+    hits = [hit(1, 0.9, lead, title), hit(2, 0.8, "Japan's economy shrank again."),
+            replace(hit(3, 0.7, figure, title), doc_id="d1")]
+    candidates = [Candidate(0, (0, len(lead)), 0.3, (logit(0.3), 1.0, 0.0, 1.0, 0.0)),
+                  Candidate(1, (0, 29), 0.01, (logit(0.01), 1.0, -0.2, 0.0, 0.0)),
+                  Candidate(2, (0, len(figure)), 0.8, (logit(0.8), 0.0, -0.1, 1.0, 0.0))]
+    answer = choose_answer("How many jobs is South Korea hoping to create?", hits, candidates)
+    shown, kept = keep_passages(answer, candidates, k=5)
+    assert [(h.chunk_id, h.rank) for h in shown.hits] == [(3, 1), (1, 2), (2, 3)]
+    assert shown.best is shown.hits[0] and shown.text == figure and shown.hits[0].answer_text == figure
+    assert [c.hit for c in kept] == [1, 2, 0] and shown.hits[kept[2].hit].text == figure
+    only, _ = keep_passages(answer, candidates, k=1)
+    assert [h.chunk_id for h in only.hits] == [3] and only.text == figure
+
+    declined = choose_answer("How many jobs is South Korea hoping to create?", hits,
+                             [replace(c, probability=0.01) for c in candidates])
+    assert [h.chunk_id for h in keep_passages(declined, candidates, k=5)[0].hits] == [1, 2, 3]
