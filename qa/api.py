@@ -66,7 +66,8 @@ COMPONENTS = {
                         score={**_NUMBER, "description": "how sure the answer model is that it answers (0-1)"}),
     "Hit": _object(
         "A passage with its source.",
-        rank={**_WHOLE, "description": "1 = best; after /ask, in the order of its rerank"},
+        rank={**_WHOLE, "description": "1 = best; after /ask, in the order of its rerank, the answer's passage "
+                                       "first among its document's"},
         score={**_NUMBER, "description": "the search's score: fused 0-1 in hybrid mode, a cosine in dense mode, "
                                          "unbounded in bm25 mode; after /ask, still the search's"},
         text=_TEXT, chunk_id=_WHOLE, doc_id={**_TEXT, "description": "the file, relative to the corpus folder"},

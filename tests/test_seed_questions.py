@@ -77,3 +77,12 @@ def test_showing_fewer_passages_does_not_change_the_answer(seed_retriever: Retri
         assert fewer.text == full.text or not full.confident, item["question"]  # "not found" presents no sentence
         assert len(fewer.hits) == min(k, len(full.hits))
         assert fewer.best is None or fewer.best in fewer.hits
+
+
+def test_a_confident_answers_passage_comes_first_among_its_documents(asked: list) -> None:
+    """A story's passage that restates the question must not stand above its passage that answers it."""
+    confident = [answer for answer in asked if answer.confident]
+    assert len(confident) >= len(asked) // 2
+    for answer in confident:
+        assert next(hit for hit in answer.hits if hit.doc_id == answer.best.doc_id) is answer.best, answer.question
+        assert [hit.rank for hit in answer.hits] == sorted(hit.rank for hit in answer.hits)
