@@ -23,6 +23,7 @@ from tests.conftest import REPO
         ('He said "stop." Then it ended.', ['He said "stop."', "Then it ended."]),
         ("Heading without stop\nBody sentence. Another", ["Heading without stop", "Body sentence.", "Another"]),
         ("A speed of 60.5 km. J. Smith agreed.", ["A speed of 60.5 km.", "J. Smith agreed."]),
+        ("A map indicated Mt. Kenia, 1862. It was new.", ["A map indicated Mt. Kenia, 1862.", "It was new."]),
     ],
 )
 def test_split_sentences(text: str, sentences: list[str]) -> None:
