@@ -154,6 +154,12 @@ def ask(page: object, question: str) -> object:
     return page.locator('[data-testid="stChatMessage"]').last
 
 
+def settled(page: object) -> None:
+    """Wait until the page's script has finished its run: a button clicked while a busy machine is still drawing
+    the run its last click started can be lost with the element it was drawn in."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=WAIT_MS)
+
+
 def assert_in_view(element: object, viewport: dict, seconds: float = 10) -> None:
     """The element's whole box comes to lie inside the window without the reader scrolling (within `seconds`,
     as the page renders on a busy machine)."""
@@ -277,10 +283,12 @@ def test_remove_a_document_and_undo_it(server: str, browser: object) -> None:
     sync_api.expect(remove).to_have_count(1, timeout=WAIT_MS)  # the other documents' buttons gone with the rerun
     remove.click()
     sync_api.expect(sidebar).to_contain_text("Remove Kadhimi inquiry reports from the archive?", timeout=WAIT_MS)
+    settled(page)
     # the confirming button (primary), not the first Remove button, which may linger while the page reruns
     sidebar.locator('[data-testid="stBaseButton-primary"]', has_text="Remove").click()
     sync_api.expect(page.get_by_text("Index updated: 1 removed")).to_be_visible(timeout=WAIT_MS)
     sync_api.expect(page.get_by_text("Documents (4)")).to_be_visible(timeout=WAIT_MS)
+    settled(page)
     page.get_by_role("button", name="Undo").click()
     sync_api.expect(page.get_by_text("is back in the corpus")).to_be_visible(timeout=WAIT_MS)
     sync_api.expect(page.get_by_text("Documents (5)")).to_be_visible(timeout=WAIT_MS)
