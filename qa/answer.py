@@ -187,7 +187,7 @@ def passage_order(answer: Answer) -> list[int]:
     """The indexes of the answer's hits in the order they are shown: as ranked, except that a confident answer's
     passage stands first among its document's passages. A story's passage that restates the question often
     outranks its passage with the figure; shown first, the answer is what a reader sees at the top of its story
-    (on bbc-news, the top passage's marked sentence held an answer for 0.80 of questions instead of 0.70)."""
+    (bbc-news: the top passage's marked sentence held an answer for 0.817 of gold-first questions, not 0.718)."""
     order = list(range(len(answer.hits)))
     if not answer.confident or answer.best is None:
         return order
