@@ -26,8 +26,9 @@ from qa.config import SUPPORTED_SUFFIXES
 from qa.corpus import add_bytes, corpus_files, find_documents, matches, remove_file, restore_file
 from qa.errors import BuildLockedError
 from qa.export import (
-    answers_markdown, citation, copies_html, counted, escape_html, escape_markdown, export_name, highlight_html,
-    isolated, origin_html, passage_html, relevance, source_details, source_details_html, source_line_html,
+    answer_html, answers_markdown, citation, copies_html, counted, escape_html, escape_markdown, export_name,
+    highlight_html, isolated, origin_html, passage_html, relevance, source_details, source_details_html,
+    source_line_html,
 )
 from qa.history import History, Turn, notebook_name
 from qa.indexer import withdraw_unindexed
@@ -72,6 +73,7 @@ main { scroll-padding: 4rem 0 9rem; }
 .qa-says.qa-weak { border-left-color: #e5e7eb; color: #6b7280; }
 .qa-weak-label { font-style: italic; }
 .qa-context { color: #4b5563; }
+.qa-phrase { font-weight: 700; box-shadow: inset 0 -.35em #fde68a; }
 </style>"""
 # Streamlit draws a popover's box at the end of the page and leaves the focus on the button that opened it, so a
 # keyboard user reached a citation's copy button only after every other control: move the focus into the box.
@@ -503,7 +505,7 @@ def show_turn(number: int, turn: Turn, retriever: qa.Retriever, dates: tuple[dt.
             best = answer.best
             label = relevance(best)
             context = f'<span class="qa-context">{escape_html(answer.context)} </span>' if answer.context else ""
-            st.markdown(f'<div class="qa-answer" dir="auto">{context}{escape_html(answer.text.strip())}</div>'
+            st.markdown(f'<div class="qa-answer" dir="auto">{context}{answer_html(answer)}</div>'
                         f'<div class="qa-source">— <b>{isolated(best.title or best.doc_id)}</b>, '
                         f'{source_details_html(best) or isolated(best.doc_id)}</div>', unsafe_allow_html=True)
             st.badge(label.label, color=label.color,

@@ -183,6 +183,16 @@ def keep_passages(answer: Answer, candidates: Sequence[Candidate], k: int) -> tu
             [replace(candidate, hit=place[candidate.hit]) for candidate in candidates if candidate.hit in place])
 
 
+def with_phrase(answer: Answer, model: AnswerModel) -> Answer:
+    """The answer with the words of its sentence that state the asked-for fact marked (`AnswerModel.phrase`), when
+    it is confident and the model is sure where they stand; unchanged otherwise."""
+    if not answer.confident or answer.best is None or answer.best.answer is None:
+        return answer
+    sentence = answer.best.answer
+    found = model.phrase(answer.question, answer.best.answer_text, answer.best.title)
+    return replace(answer, phrase=(sentence.start + found[0], sentence.start + found[1])) if found else answer
+
+
 def passage_order(answer: Answer) -> list[int]:
     """The indexes of the answer's hits in the order they are shown: as ranked, except that a confident answer's
     passage stands first among its document's passages. A story's passage that restates the question often

@@ -86,6 +86,10 @@ COMPONENTS = {
     "Answer": _object(
         "The answering sentence and the passages it was chosen from.", question=_TEXT,
         answer={**_TEXT, "description": "the chosen sentence; present it as the answer only when confident"},
+        phrase={**_TEXT, "description": "the words of `answer` that state the asked-for fact (\"three drones\"), or "
+                                         "\"\" when the answer model is not sure where they stand"},
+        phrase_span={"type": "array", "items": _WHOLE, "nullable": True,
+                     "description": "[start, end] of `phrase` in `source.text`, or null"},
         context={**_TEXT, "description": "the sentence before it, when the answer opens by pointing back (He said...)"},
         confident={"type": "boolean", "description": "false: the archive does not seem to answer"},
         confidence={**_NUMBER, "description": "the highest confidence of any sentence (0-1): confident at or above "

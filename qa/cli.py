@@ -196,7 +196,8 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if answer.confident:
         after = f"\n  (after: {answer.context})" if answer.context else ""
-        say(f"Answer: {answer.text}{after}\n  — {citation(answer.best)} ({relevance(answer.best).label})\n")
+        short = f"\n  In short: {answer.phrase_text}" if answer.phrase_text else ""
+        say(f"Answer: {answer.text}{short}{after}\n  — {citation(answer.best)} ({relevance(answer.best).label})\n")
     else:
         say("The archive does not seem to answer this: no sentence of the closest passages seems to state it. "
             "They are below.\n")

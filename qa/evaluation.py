@@ -305,7 +305,8 @@ class QuestionRecord:
     `kind`: "answerable" (a judged query), "unanswerable" (from `unanswerable.jsonl`) or "filtered" (an
     answerable query asked again with every document of its article filtered out). `score` is the answer
     sentence's score (None when nothing was found), `holds_answer` whether that sentence holds an answer
-    string, `gold_first` whether the top passage is from a relevant document.
+    string, `gold_first` whether the top passage is from a relevant document, `phrase_text` the answer phrase
+    marked inside the sentence ("" when none is).
     """
 
     query_id: str
@@ -315,6 +316,7 @@ class QuestionRecord:
     holds_answer: bool
     gold_first: bool
     answer_text: str
+    phrase_text: str = ""
 
     def answered(self, threshold: float | None = None) -> bool:
         """Whether the assistant answers: as `ask` decided (None), or as it would at this threshold on `score`."""
@@ -328,7 +330,8 @@ def question_record(query: Query, kind: Kind, answer: Answer, relevant: Iterable
     best = answer.best
     return QuestionRecord(query.query_id, kind, answer.confidence if best else None, answer.confident,
                           contains_answer(answer.text, query.answers),
-                          bool(answer.hits) and not set(answer.hits[0].documents).isdisjoint(relevant), answer.text)
+                          bool(answer.hits) and not set(answer.hits[0].documents).isdisjoint(relevant), answer.text,
+                          answer.phrase_text)
 
 
 def answer_records(retriever: Retriever, beir: BeirSet, answers: Mapping[str, Answer]) -> list[QuestionRecord]:
@@ -378,7 +381,8 @@ def answer_metrics(beir: BeirSet, answers: Mapping[str, Answer], records: Sequen
 
     "marked sentence contains an answer" is over the questions whose top passage is from a relevant
     document; "gold document first" and "answer sentence contains an answer" (the sentence `ask` presents)
-    over all answerable questions, read from their `records`.
+    over all answerable questions, read from their `records`; "answer phrase marked" over the answerable
+    questions, and whether a marked phrase contains an answer over those it was marked for.
     """
     asked = [query for query in beir.queries if query.answers]
     record = {r.query_id: r for r in records if r.kind == "answerable"}
@@ -392,6 +396,9 @@ def answer_metrics(beir: BeirSet, answers: Mapping[str, Answer], records: Sequen
         "marked sentence contains an answer (gold first)": _mean(
             contains_answer(answers[q.query_id].hits[0].answer_text, q.answers) for q in first),
         "answer sentence contains an answer": _mean(record[q.query_id].holds_answer for q in asked),
+        "answer phrase marked": _mean(bool(record[q.query_id].phrase_text) for q in asked),
+        "marked answer phrase contains an answer": _mean(
+            contains_answer(phrase, q.answers) for q in asked if (phrase := record[q.query_id].phrase_text)),
     }
 
 

@@ -138,6 +138,23 @@ def escape_html(text: str) -> str:
     return html.escape(text).replace("\r\n", "\n").replace("\n", "<br>")
 
 
+def phrase_parts(answer: Answer) -> tuple[str, str, str]:
+    """The answer's sentence (`Answer.text`, stripped) cut around its answer phrase: (before, phrase, after);
+    the phrase is "" when none is marked."""
+    text, where = answer.text, answer.phrase_in_text
+    if where is None:
+        return text.strip(), "", ""
+    start, end = where
+    return text[:start].lstrip(), text[start:end], text[end:].rstrip()
+
+
+def answer_html(answer: Answer) -> str:
+    """The answer's sentence as escaped HTML, its answer phrase in <strong>: "...by <strong>three</strong> drones"."""
+    before, phrase, after = phrase_parts(answer)
+    marked = f'<strong class="qa-phrase">{escape_html(phrase)}</strong>' if phrase else ""
+    return escape_html(before) + marked + escape_html(after)
+
+
 def highlight_html(text: str, start: int, end: int, pages: Sequence[PageSpan] = (), anchor: str = "") -> str:
     """`text` as one escaped HTML block with `text[start:end]` inside <mark>, and a "Page N" label where
     each page of a PDF begins. The mark and page tags are the only markup; the rest is escaped text.
@@ -219,11 +236,17 @@ def _answer_lines(answer: Answer) -> list[str]:
     best = answer.best
     return [
         f"**Answer:** {f'*{escape_markdown(answer.context)}* ' if answer.context else ''}"
-        f"{escape_markdown(answer.text.strip())} [{best.rank}]",
+        f"{answer_markdown(answer)} [{best.rank}]",
         "",
         f"Source: {_markdown_citation(best)}",
         "",
     ]
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The answer's sentence as escaped Markdown, its answer phrase in bold."""
+    before, phrase, after = phrase_parts(answer)
+    return escape_markdown(before) + (f"**{escape_markdown(phrase)}**" if phrase else "") + escape_markdown(after)
 
 
 def _markdown_citation(hit: Hit) -> str:

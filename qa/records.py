@@ -117,6 +117,21 @@ class Answer:
     best: Hit | None = None
     confident: bool = False
     confidence: float = 0.0  # the highest of any candidate sentence: whether the archive answers (`qa.answer`)
+    phrase: tuple[int, int] | None = None  # the answer phrase in `best.text` (character offsets), when one is marked
+
+    @property
+    def phrase_text(self) -> str:
+        """The words of the answer sentence that state the asked-for fact ("three drones"), or "" when none are
+        marked (the answer is not confident, or the answer model is not sure where in its sentence it stands)."""
+        return self.best.text[slice(*self.phrase)] if self.best and self.phrase else ""
+
+    @property
+    def phrase_in_text(self) -> tuple[int, int] | None:
+        """Where `phrase_text` stands in `text` (which may add a quotation mark at the start), or None."""
+        if not self.phrase_text or not self.best or not self.best.answer:
+            return None
+        start = self.text.find(self.best.answer_text) + self.phrase[0] - self.best.answer.start
+        return start, start + len(self.phrase_text)
 
     @property
     def text(self) -> str:
@@ -139,6 +154,8 @@ class Answer:
         return {
             "question": self.question,
             "answer": self.text,
+            "phrase": self.phrase_text,
+            "phrase_span": list(self.phrase) if self.phrase else None,
             "context": self.context,
             "confident": self.confident,
             "confidence": self.confidence,
@@ -154,8 +171,9 @@ class Answer:
         best = next((hit for hit in hits if source and hit.rank == source["rank"]), None)
         # saved before `confidence`: the answer's sentence then carried it
         confidence = data.get("confidence", best.answer.score if best and best.answer else 0.0)
+        phrase = tuple(data["phrase_span"]) if data.get("phrase_span") and best else None
         return cls(question=data["question"], hits=hits, best=best, confident=bool(data["confident"]),
-                   confidence=float(confidence))
+                   confidence=float(confidence), phrase=phrase)
 
 
 NOT_READ = "not read: "  # opens the reason of a document of a type not read, kept among `failed` (`SyncReport.not_read`)

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 
 from qa.answer import (ANSWER_PASSAGES, RERANK_DEPTH, AskedQuestion, Candidate, choose_answer, keep_passages,
-                       rate_hits)
+                       rate_hits, with_phrase)
 from qa.answer_model import AnswerModel
 from qa.config import Settings
 from qa.embedding import Embedder
@@ -179,7 +179,8 @@ class Retriever:
         caller that shows more than the answer (the page's "what each source says") without rating twice."""
         question = self.check_question(question)
         hits, candidates = self._rated(question, max(check_k(k), ANSWER_PASSAGES), mode, filters)
-        return keep_passages(choose_answer(question, hits, candidates), candidates, k)
+        answer, kept = keep_passages(choose_answer(question, hits, candidates), candidates, k)
+        return with_phrase(answer, self.answer_model), kept
 
     def rated(self, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None
               ) -> tuple[list[Hit], list[Candidate]]:

@@ -26,7 +26,9 @@ where in a right sentence the answer string starts and ends, so the model must f
 than the question's context (best sentence right, one epoch: held-out SQuAD 0.880 -> 0.889; with two epochs
 0.895, and bbc-news 0.753 -> 0.766). Validation (printed, and written to the model card):
 for each question, is the best-scored sentence of its gold text a positive? On the held-out SQuAD articles
-(gold paragraph) and on the bbc-news public questions (whole gold article). Exported to int8 ONNX in qa/models.
+(gold paragraph) and on the bbc-news public questions (whole gold article). Exported to int8 ONNX in qa/models,
+with the output vectors beside the logit: run scripts/train_answer_phrase.py after it, to fit the phrase head
+that reads them.
 
     python scripts/train_answer_model.py ../shared/eval/squad-public ../shared/eval/bbc-news
 
@@ -254,7 +256,8 @@ class Scorer(torch.nn.Module):
     """MiniLM over the (question, sentence) pair, mean-pooled under the attention mask, then a linear head: the
     logit. A second linear head on each output vector scores where the answer starts and ends; it is trained
     beside the logit (to place the answer inside a sentence the model must find the asked-for fact, not only the
-    question's context) and not exported: `forward` gives the logit alone."""
+    question's context) and not exported: `forward`, what is exported, gives the logit and the output vectors,
+    over which scripts/train_answer_phrase.py fits the shipped phrase head."""
 
     def __init__(self, source: str) -> None:
         super().__init__()
@@ -265,16 +268,18 @@ class Scorer(torch.nn.Module):
         self.span = torch.nn.Linear(self.transformer.config.hidden_size, 2)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor) -> torch.Tensor:
-        return self.outputs(input_ids, attention_mask, token_type_ids)[0]
+                token_type_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logit per pair and the output vector per word piece, from one transformer run."""
+        tokens = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+        return self.head((tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)).squeeze(-1), tokens
 
     def outputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The logit per pair and the (start, end) scores per word piece, from one transformer run."""
-        tokens = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
-                                  token_type_ids=token_type_ids).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
-        return self.head((tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)).squeeze(-1), self.span(tokens)
+        logits, tokens = self(input_ids, attention_mask, token_type_ids)
+        return logits, self.span(tokens)
 
 
 def batch_tensors(tokenizer: Tokenizer, pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, ...]:
@@ -322,8 +327,9 @@ def top1_accuracy(model: Scorer, tokenizer: Tokenizer, groups: list[Group]) -> f
     model.eval()
     right = 0
     for group in groups:
-        scores = torch.cat([model(*batch_tensors(tokenizer, [(group.question, s) for s in group.sentences[i:i + 64]]))
-                            for i in range(0, len(group.sentences), 64)])
+        batches = [group.sentences[i:i + 64] for i in range(0, len(group.sentences), 64)]
+        scores = torch.cat([model(*batch_tensors(tokenizer, [(group.question, s) for s in batch]))[0]
+                            for batch in batches])
         right += group.labels[int(scores.argmax())]
     model.train()
     return right / len(groups)
@@ -443,7 +449,8 @@ def main() -> None:
 
     model.eval()
     example = batch_tensors(tokenizer, [("a short question?", "a sentence"), ("and a longer one here", "x")])
-    write_int8_onnx(model, example, args.out / MODEL_FILE, {"logit": {0: "batch"}}, quantize=("MatMul", "Gather"))
+    write_int8_onnx(model, example, args.out / MODEL_FILE, {"logit": {0: "batch"}, "tokens": {0: "batch", 1: "pieces"}},
+                    quantize=("MatMul", "Gather"))
     card_path = args.out / CARD_FILE
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     card.update({

@@ -1,15 +1,20 @@
 """The shipped answer model: it loads offline, tells the answering sentence from the one that restates the
-question on real news sentences, and carries the card that says how it was made."""
+question on real news sentences, marks the answer phrase inside it, and carries the card that says how it was
+made."""
 
 from __future__ import annotations
 
+import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import onnxruntime
 import pytest
 
-from qa.answer_model import CARD_FILE, MAX_PAIR_TOKENS, MODEL_DIR, MODEL_FILE, AnswerModel, in_context, read_card
+from qa.answer_model import (CARD_FILE, MAX_PAIR_TOKENS, MODEL_DIR, MODEL_FILE, PHRASE_FILE, AnswerModel, best_span,
+                             in_context, read_card, whole_words)
 from qa.errors import QAError
 from qa.onnx_backend import int8_saturates
 
@@ -109,3 +114,60 @@ def test_int8_saturates_on_x86_64_without_vnni(tmp_path: Path, machine: str, fla
     if flags is not None:
         cpuinfo.write_text(flags)
     assert int8_saturates(machine, cpuinfo) is saturates
+
+
+@pytest.mark.parametrize(("question", "sentence", "phrase"), [
+    (PAIRS[0][0], PAIRS[0][2], "400,000"),
+    (PAIRS[1][0], PAIRS[1][2], "Nagano"),
+    (PAIRS[2][0], PAIRS[2][2], "three"),
+])
+def test_the_answer_phrase_is_the_asked_for_fact(answer_model: AnswerModel, question: str, sentence: str,
+                                                 phrase: str) -> None:
+    span = answer_model.phrase(question, sentence)
+    assert span is not None and sentence[slice(*span)] == phrase
+
+
+def test_the_phrase_is_placed_in_the_sentence_not_in_its_title(answer_model: AnswerModel) -> None:
+    question, sentence = "How many jobs will the plan create?", "It aims to create 400,000 jobs."
+    title = "Seoul plans 400,000 jobs"  # the title says it too, but only the sentence is shown
+    span = answer_model.phrase(question, sentence, title)
+    assert span is not None and sentence[slice(*span)] == "400,000"
+
+
+def test_no_phrase_is_marked_when_the_head_is_not_sure(answer_model: AnswerModel) -> None:
+    question, _, sentence = PAIRS[0]
+    unsure = AnswerModel()
+    unsure.phrase_head = replace(answer_model.phrase_head, threshold=1.0)
+    assert unsure.phrase(question, sentence) is None
+    unsure.phrase_head = None  # a model folder without a phrase head marks none
+    assert unsure.phrase(question, sentence) is None
+
+
+def test_the_best_span_keeps_to_allowed_pieces_in_order_and_within_the_length() -> None:
+    allowed = np.array([False, True, True, True, True, True])  # piece 0 is the question's: never in the phrase
+    ordered = np.zeros((6, 2), dtype=np.float32)
+    ordered[0] = (9, 9)
+    ordered[4, 0] = ordered[2, 1] = 5  # the best start comes after the best end: not a span
+    ordered[1, 0] = 1
+    assert best_span(ordered, allowed, max_pieces=6)[:2] == (1, 2)
+    long = np.zeros((6, 2), dtype=np.float32)
+    long[1, 0] = long[5, 1] = 3  # five pieces apart
+    long[3, 1] = 2.5
+    first, last, probability = best_span(long, allowed, max_pieces=3)
+    assert (first, last) == (1, 3) and 0 < probability < 1
+    assert best_span(long, allowed, max_pieces=5)[:2] == (1, 5)
+
+
+def test_a_phrase_is_whole_words() -> None:
+    text = "It aims to create 400,000 jobs."
+    assert whole_words(text, text.index("00,000"), text.index(" jobs")) == (18, 25)
+    assert text[slice(*whole_words(text, 19, 24))] == "400,000"
+
+
+def test_the_phrase_head_ships_with_its_recipe_threshold_and_figures() -> None:
+    card = json.loads((MODEL_DIR / PHRASE_FILE).read_text())
+    assert 0 < card["threshold"] < 1 and card["held_out_articles"] == read_card()["held_out_articles"]
+    assert card["validation"]["bbc_news"]["given_holds_answer"] >= 0.85
+    outputs = [output.name for output in onnxruntime.InferenceSession(
+        str(MODEL_DIR / MODEL_FILE), providers=["CPUExecutionProvider"]).get_outputs()]
+    assert outputs == ["logit", "tokens"]

@@ -91,6 +91,12 @@ def test_seed_question_shows_highlighted_answer_with_source(seed_settings: Setti
     assert re.match(r":(green|blue)-badge\[(Strong|Good) match\]", shown[after_answer])  # how sure the answer is
 
 
+def test_the_answer_phrase_is_bold_inside_the_answer(seed_settings: Settings, open_page) -> None:
+    page = ask(open_page(seed_settings), "How many drones were used?")
+    answer = next(value for value in (element.value for element in page.main.markdown) if 'class="qa-answer"' in value)
+    assert re.search(r'carried out by <strong class="qa-phrase">three</strong> drones carrying explosives', answer)
+
+
 def test_empty_page_offers_examples_that_ask(seed_settings: Settings, open_page) -> None:
     page = open_page(seed_settings)
     page.button(key="example-0").click().run()

@@ -31,6 +31,14 @@ def test_ask_json_returns_the_attributed_suspect_passage_in_the_top_3(
     assert all(hit["answer_text"] in hit["text"] for hit in result["hits"])
 
 
+def test_ask_gives_the_answer_phrase_in_short(seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "How many drones were used?", *args_for(seed_settings)]) == 0
+    assert "\n  In short: three\n" in capsys.readouterr().out
+    assert main(["ask", "How many drones were used?", "--json", *args_for(seed_settings)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["phrase"] == "three" and result["source"]["text"][slice(*result["phrase_span"])] == "three"
+
+
 def test_ask_as_text_names_the_sources(seed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ask", SEED_QUESTION, "-k", "2", "--mode", "bm25", *args_for(seed_settings)]) == 0
     out = capsys.readouterr().out

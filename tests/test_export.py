@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from qa import Answer, Hit, Retriever, Sentence
 from qa.answer import NO_ANSWER_THRESHOLD, STRONG_ANSWER_THRESHOLD
-from qa.export import (answers_markdown, citation, counted, escape_markdown, export_name, highlight_html,
-                       passage_html, relevance)
+from qa.export import (answer_html, answers_markdown, citation, counted, escape_markdown, export_name,
+                       highlight_html, passage_html, relevance)
 from qa.records import PageSpan
 
 SEED_QUESTION = "who was suspected of the Kadhimi attack"
@@ -116,6 +118,29 @@ def test_markdown_report_escapes_corpus_text() -> None:
     assert "<script>" not in report and r"\<script\>x\</script\>" in report
     assert r"*A \[link\](http://x) title*" in report
     assert r"\*this\* \# now" in report
+
+
+@pytest.mark.parametrize(("sentence", "phrase", "html"), [
+    # the closing quotation mark is added at the end; the phrase stays where it is
+    ('"Kataeb <KSS> is the key suspect.', "Kataeb <KSS>",
+     '&quot;<strong class="qa-phrase">Kataeb &lt;KSS&gt;</strong> is the key suspect.&quot;'),
+    # the opening one is added at the start: the phrase moves one character on
+    ('Three drones hit it," he said.', "Three",
+     '&quot;<strong class="qa-phrase">Three</strong> drones hit it,&quot; he said.'),
+])
+def test_the_answer_phrase_is_marked_inside_the_shown_sentence(sentence: str, phrase: str, html: str) -> None:
+    text = f"Before it. {sentence} After it."
+    start = text.index(sentence)
+    hit = make_hit(text, (start, start + len(sentence), STRONG_ANSWER_THRESHOLD))
+    at = text.index(phrase)
+    answer = Answer(SEED_QUESTION, (hit,), hit, True, phrase=(at, at + len(phrase)))
+    assert answer.phrase_text == phrase
+    assert answer_html(answer) == html
+    assert answer_html(replace(answer, phrase=None)) == html.replace('<strong class="qa-phrase">', "").replace(
+        "</strong>", "")
+    assert f"**Answer:** {escape_markdown(answer.text[:answer.phrase_in_text[0]])}**{escape_markdown(phrase)}**" in (
+        answers_markdown([answer]))
+    assert Answer.from_dict(answer.to_dict()) == answer  # a saved question keeps its phrase
 
 
 def test_escape_markdown_leaves_plain_text_alone() -> None:
