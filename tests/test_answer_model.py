@@ -67,6 +67,8 @@ def test_the_sentence_is_read_after_its_documents_title(answer_model: AnswerMode
 def test_a_question_of_10000_characters_is_cut_to_the_models_window(answer_model: AnswerModel) -> None:
     assert len(answer_model.tokenizer.encode("why " * 2500, "A short sentence.").ids) == MAX_PAIR_TOKENS
     assert 0 <= answer_model.probabilities("why " * 2500, ["A short sentence."])[0] <= 1
+    span = answer_model.phrase("why " * 2500, "A short sentence.")  # a phrase, if any, is inside the sentence
+    assert span is None or 0 <= span[0] < span[1] <= len("A short sentence.")
 
 
 def test_no_sentences_no_scores(answer_model: AnswerModel) -> None:
