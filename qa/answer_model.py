@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from qa.errors import QAError
+from qa.onnx_backend import open_session, run_each
 
 MODEL_DIR = Path(__file__).parent / "models"
 MODEL_FILE, CARD_FILE, TOKENIZER_FILE = "answer-scorer-int8.onnx", "answer-scorer.json", "answer-scorer-tokenizer.json"
@@ -125,8 +126,6 @@ class AnswerModel:
     """Scores (question, sentence) pairs with the shipped int8 cross-encoder; higher means more likely an answer."""
 
     def __init__(self, folder: Path = MODEL_DIR) -> None:
-        from qa.onnx_backend import open_session
-
         try:
             self.tokenizer = pair_tokenizer(folder / TOKENIZER_FILE)
             self.session = open_session(folder / MODEL_FILE)
@@ -150,7 +149,7 @@ class AnswerModel:
         would depend on its batch-mates.
         """
         encodings = self.tokenizer.encode_batch([(question, in_context(sentence, title)) for sentence in sentences])
-        logits = np.array([float(self._run(encoding, "logit").reshape(-1)[0]) for encoding in encodings],
+        logits = np.array(run_each(lambda encoding: float(self._run(encoding, "logit").reshape(-1)[0]), encodings),
                           dtype=np.float32)
         return 1 / (1 + np.exp(-logits))
 

@@ -22,6 +22,7 @@ from tokenizers import Tokenizer
 
 from qa.config import DEFAULT_BACKEND, Settings
 from qa.errors import QAError
+from qa.onnx_backend import run_each
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +187,8 @@ class Embedder:
     def encode_in_order(self, texts: Sequence[str]) -> np.ndarray:
         """The model's own encode of `texts` as given: no sorting by length, no progress."""
         if self.backend == "onnx":
-            vectors = [self.model.run(encoding)[0] for encoding in self._window.encode_batch(list(texts))]
-            return np.array(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
+            runs = run_each(self.model.run, self._window.encode_batch(list(texts)))
+            return np.array([sentence for sentence, _ in runs], dtype=np.float32).reshape(len(texts), self.dimension)
         return self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=False)
 
@@ -199,18 +200,18 @@ class Embedder:
         """Each text's word-piece vectors with their character spans, and its sentence vector, from one model
         run per text (text past the model's window is left out)."""
         result = []
-        for encoding in self._window.encode_batch(list(texts)):
-            sentence, tokens = self._run(encoding)
+        encodings = self._window.encode_batch(list(texts))
+        runs = run_each(self.model.run, encodings) if self.backend == "onnx" else [self._torch_run(e) for e in encodings]
+        for encoding, (sentence, tokens) in zip(encodings, runs):
             keep = np.array(encoding.special_tokens_mask, dtype=bool) == 0
             spans = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)[keep]
             result.append(TokenVectors(vectors=tokens[keep].astype(np.float32, copy=False), spans=spans,
                                        sentence=sentence.astype(np.float32, copy=False)))
         return result
 
-    def _run(self, encoding: Any) -> tuple[np.ndarray, np.ndarray]:
-        """(normalized sentence vector, token vectors with special tokens) of one tokenized text."""
-        if self.backend == "onnx":
-            return self.model.run(encoding)
+    def _torch_run(self, encoding: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(normalized sentence vector, token vectors with special tokens) of one tokenized text, by PyTorch (the
+        onnx backend's `OnnxEncoder.run` gives the same)."""
         import torch
 
         with torch.inference_mode():

@@ -15,7 +15,7 @@ import pytest
 from qa import Embedder, Retriever, Settings, sync
 from qa.embedding import resolve_model
 from qa.errors import IndexMismatchError, QAError
-from qa.onnx_backend import ONNX_TAG
+from qa.onnx_backend import ONNX_TAG, run_each, side_by_side
 from qa.storage import Manifest
 from tests.conftest import REPO, SEED_QUESTION
 
@@ -170,3 +170,20 @@ def test_the_backend_setting_comes_from_the_environment(monkeypatch: pytest.Monk
     monkeypatch.setenv("QA_BACKEND", "onnx")
     assert Settings.from_env().backend == "onnx"
     assert Settings.from_env(backend="torch").backend == "torch"
+
+
+def test_runs_side_by_side_come_back_in_order(onnx_embedder: Embedder) -> None:
+    # later texts are shorter, so their runs end first: the vectors must still come back in the texts' order
+    texts = [" ".join(["word"] * (200 - 10 * i)) + f" number {i}" for i in range(12)]
+    encodings = onnx_embedder._window.encode_batch(texts)
+    side = run_each(onnx_embedder.model.run, encodings)
+    for encoding, (sentence, tokens) in zip(encodings, side):
+        alone_sentence, alone_tokens = onnx_embedder.model.run(encoding)
+        assert np.array_equal(sentence, alone_sentence) and np.array_equal(tokens, alone_tokens)
+
+
+def test_qa_threads_sets_how_many_runs_go_side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_THREADS", "3")
+    assert side_by_side() == 3
+    monkeypatch.delenv("QA_THREADS")
+    assert side_by_side() >= 1
