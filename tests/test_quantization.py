@@ -72,3 +72,33 @@ def test_the_shipped_answer_model_scales_each_word_piece() -> None:
     graph = onnx.load(str(MODEL_DIR / MODEL_FILE), load_external_data=False).graph
     kinds = {node.op_type for node in graph.node}
     assert "MatMulInteger" in kinds and "DynamicQuantizeLinear" not in kinds
+
+
+def test_an_export_with_row_scales_runs_close_to_torch(tmp_path: Path) -> None:
+    """The answer model's export path (`write_int8_onnx(..., row_scales=True)`) on a small torch module."""
+    import torch
+
+    from qa.onnx_backend import write_int8_onnx
+
+    class Small(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.embed, self.dense = torch.nn.Embedding(50, 32), torch.nn.Linear(32, 8)
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.dense(self.embed(input_ids) * attention_mask.unsqueeze(-1) + token_type_ids.unsqueeze(-1))
+
+    model = Small().eval()
+    ids = torch.tensor([[1, 7, 49, 3, 20]])
+    example = (ids, torch.ones_like(ids), torch.zeros_like(ids))
+    target = tmp_path / "small.onnx"
+    write_int8_onnx(model, example, target, {"out": {0: "batch", 1: "tokens"}}, row_scales=True)
+    kinds = {node.op_type for node in onnx.load(str(target)).graph.node}
+    assert "MatMulInteger" in kinds and "DynamicQuantizeLinear" not in kinds
+    session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    got = session.run(None, {name: tensor.numpy() for name, tensor in
+                             zip(("input_ids", "attention_mask", "token_type_ids"), example)})[0]
+    with torch.no_grad():
+        expected = model(*example).numpy()
+    assert np.abs(got - expected).max() < 0.02 * np.abs(expected).max()
