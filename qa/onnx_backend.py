@@ -33,7 +33,6 @@ from typing import Any, TypeVar
 import numpy as np
 
 from qa.errors import QAError
-from qa.quantization import scale_activations_per_row
 
 logger = logging.getLogger(__name__)
 
@@ -135,10 +134,9 @@ def export_int8(source: Path, target: Path) -> None:
 
 
 def write_int8_onnx(model: Any, example: tuple, target: Path, outputs: dict[str, dict[int, str]],
-                    quantize: tuple[str, ...] = ("MatMul",), row_scales: bool = False) -> None:
+                    quantize: tuple[str, ...] = ("MatMul",)) -> None:
     """Export a torch module taking INPUTS to ONNX, quantize the weights of the `quantize` ops to int8 (per output
-    channel), and move the file to `target` atomically. `outputs` names each output with its dynamic axes;
-    `row_scales` gives each word piece's activations their own int8 scale (`qa.quantization`) instead of one per run."""
+    channel), and move the file to `target` atomically. `outputs` names each output with its dynamic axes."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -157,8 +155,6 @@ def write_int8_onnx(model: Any, example: tuple, target: Path, outputs: dict[str,
                              op_types_to_quantize=list(quantize))
         finally:
             root.removeFilter(_quiet_quantizer)
-        if row_scales:
-            scale_activations_per_row(quantized)
         os.replace(quantized, target)
 
 

@@ -26,10 +26,9 @@ where in a right sentence the answer string starts and ends, so the model must f
 than the question's context (best sentence right, one epoch: held-out SQuAD 0.880 -> 0.889; with two epochs
 0.895, and bbc-news 0.753 -> 0.766). Validation (printed, and written to the model card):
 for each question, is the best-scored sentence of its gold text a positive? On the held-out SQuAD articles
-(gold paragraph) and on the bbc-news public questions (whole gold article). Exported to int8 ONNX in qa/models
-(each word piece's activations with their own scale, `qa.quantization`), with the output vectors beside the
-logit: run scripts/train_answer_phrase.py after it, to fit the phrase head that reads them, then
-scripts/fit_answer_choice.py and scripts/calibrate_answer_model.py.
+(gold paragraph) and on the bbc-news public questions (whole gold article). Exported to int8 ONNX in qa/models,
+with the output vectors beside the logit: run scripts/train_answer_phrase.py after it, to fit the phrase head
+that reads them.
 
     python scripts/train_answer_model.py ../shared/eval/squad-public ../shared/eval/bbc-news
 
@@ -451,7 +450,7 @@ def main() -> None:
     model.eval()
     example = batch_tensors(tokenizer, [("a short question?", "a sentence"), ("and a longer one here", "x")])
     write_int8_onnx(model, example, args.out / MODEL_FILE, {"logit": {0: "batch"}, "tokens": {0: "batch", 1: "pieces"}},
-                    quantize=("MatMul", "Gather"), row_scales=True)
+                    quantize=("MatMul", "Gather"))
     card_path = args.out / CARD_FILE
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     card.update({
@@ -482,8 +481,6 @@ def main() -> None:
                       "(torch float model); squad_held_out: gold paragraph of held-out articles; "
                       "bbc_news: whole gold article of the 77 public questions",
         "train_seconds": round(time.time() - started),
-        "export": "int8 ONNX: weights per output channel (onnxruntime quantize_dynamic), activations per word "
-                  "piece (qa.quantization)",
     })
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     logger.info("wrote %s (%.1f MB) and %s in %.0f s", args.out / MODEL_FILE,
