@@ -127,7 +127,7 @@ _MONEY = re.compile(r"[£$€¥]\s?\d|\b\d[\d,.]*\s?(?:pounds|dollars|euros|yen|
 _ABOUT_MONEY = re.compile(r"\b(pay|paid|pays|cost|costs|worth|price|spend|spent|spending|raise|raised|earn|earned|"
                           r"earns|fee|fees|budget|compensation|money|damages|fine|fined|salary|fund|funding|donate|"
                           r"donated|sell for|sold for|bid|prize)\b", re.IGNORECASE)
-_NAME = re.compile(r"\b[A-Z][a-z]+")
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]+")  # a name's word, for "who" answers (holds_type)
 _RELATIVE_TIME = re.compile(  # "within four weeks", "in two years", "next month", "later this year", "by 2007";
     # and a match's time, "after 31 minutes", "in the 89th minute", "in injury time"
     rf"\b(?:within|in|after) (?:the next |the coming |the first |the last )?(?:\d+|a|an|a few|several|{_NUMBER_WORDS}) "
@@ -194,7 +194,7 @@ def holds_type(kind: str, question: str, sentence: str) -> bool:
         return bool(_CLOCK.search(sentence) or _TIME_TAKEN.search(sentence))
     if kind == "name":
         asked = set(question.split())
-        return any(match.group(0) not in asked for match in _NAME.finditer(sentence[1:]))
+        return any(match.group(0) not in asked for match in _CAPITALISED.finditer(sentence[1:]))
     pattern = {"duration": _DURATION, "money": _MONEY, "amount": _NUMBER, "count": _NUMBER, "age": _AGE}.get(kind)
     if pattern is None:
         return False

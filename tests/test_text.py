@@ -81,6 +81,8 @@ def test_answer_type(question: str, kind: str) -> None:
     ("What time did police confirm the fifth death?", "Police confirmed a fifth death at 12:30 GMT.", True),
     ("What time did Butler record?", "Butler clocked a time of 22 minutes 45 seconds.", True),  # a race's time
     ("What time did Butler record?", "Johnson will race in Edinburgh on 15 January.", False),  # a date is no time
+    ("Who leads the investigation?", "Judge Ali Hassan leads it.", True),
+    ("Who leads the investigation?", "It is led by a senior judge.", False),  # no name in it
 ])
 def test_holds_type_finds_what_the_question_asks_for_and_does_not_say(question: str, sentence: str,
                                                                       holds: bool) -> None:
