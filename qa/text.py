@@ -99,9 +99,9 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
     return (start, end) if end > start else None
 
 
-_YEAR = r"(?:1[0-9]{3}|20[0-9]{2})"
+_YEAR_DIGITS = r"(?:1[0-9]{3}|20[0-9]{2})"
 _DATE = re.compile(
-    rf"\b{_YEAR}s?\b|\b(january|february|march|april|may|june|july|august|september|october|"
+    rf"\b{_YEAR_DIGITS}s?\b|\b(january|february|march|april|may|june|july|august|september|october|"
     r"november|december|century|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
     re.IGNORECASE,
 )
@@ -113,7 +113,8 @@ _UNITS = (r"years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|season
           r"feet|foot|ft|miles?|metres?|meters?|m|km|kilometres?|kilometers?|inches|yards?")
 _DURATION = re.compile(  # "two-year", "16 days", "since 1951", "1961 to 1972", "until the age of 16"
     rf"\b(?:\d[\d,.]*|a|an|{_NUMBER_WORDS}|few)[- ](?:{_UNITS})\b|\b(?:decades|centuries)\b"
-    rf"|\b(?:since|from|until|till|between)\s+(?:\w+\s+){{0,2}}?{_YEAR}\b|\b{_YEAR}\s*(?:to|-|–|until)\s*{_YEAR}\b"
+    rf"|\b(?:since|from|until|till|between)\s+(?:\w+\s+){{0,2}}?{_YEAR_DIGITS}\b"
+    rf"|\b{_YEAR_DIGITS}\s*(?:to|-|–|until)\s*{_YEAR_DIGITS}\b"
     r"|\b(?:age|aged) (?:of )?\d+|\b(?:for|after|within) (?:several |many |a few )?(?:years|months|weeks|days|hours)\b",
     re.IGNORECASE,
 )
