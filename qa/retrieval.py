@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from functools import cached_property
@@ -13,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from qa.answer import (ANSWER_PASSAGES, RERANK_DEPTH, AskedQuestion, Candidate, choose_answer, keep_passages,
-                       rate_hits, with_phrase)
+                       rate_hits, stated, with_phrase)
 from qa.answer_model import AnswerModel
 from qa.config import Settings
 from qa.embedding import Embedder
@@ -193,7 +194,14 @@ class Retriever:
         rerank = mode == "hybrid"
         hits = self._search(asked.text, max(k, RERANK_DEPTH) if rerank else k, mode, filters,
                             query=asked.tokens.sentence[None, :])
-        return rate_hits(asked, hits, self.embedder, self.store.idf, self.answer_model, k=k, rerank=rerank)
+        return rate_hits(asked, hits, self.embedder, self.store.idf, self.answer_model, k=k, rerank=rerank,
+                         stories=self.stories(hits) if rerank else None)
+
+    def stories(self, hits: Sequence[Hit]) -> dict[str, str]:
+        """What each hit's whole document states (`qa.answer.stated`), by document id: the rerank weighs how many
+        of the question's names it gives."""
+        documents = {doc_id: self.store.document(doc_id) for doc_id in dict.fromkeys(hit.doc_id for hit in hits)}
+        return {doc_id: stated(document) for doc_id, document in documents.items() if document is not None}
 
     @cached_property
     def answer_model(self) -> AnswerModel:

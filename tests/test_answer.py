@@ -102,10 +102,26 @@ def test_rerank_signals_credit_the_passage_that_states_the_question(embedder: Em
             hit(2, 0.8, "The drone attack was carried out by three quadcopters. It was night.")]
     asked = AskedQuestion.encode("How many quadcopters carried out the drone attack?", embedder, flat)
     signals = rerank_signals(asked, hits, embedder, flat)
-    assert signals.shape == (2, 3)
+    assert signals.shape == (2, 4)
     assert list(signals[:, 0]) == [0.9, 0.8]  # the fused scores, as they came
     assert signals[1, 1] > signals[0, 1] and signals[1, 2] > signals[0, 2]  # its best sentence, its token match
+    assert list(signals[:, 3]) == [1.0, 1.0]  # the question names no one: nothing to miss
     assert rerank_keys(asked, hits, embedder, flat)[1] > rerank_keys(asked, hits, embedder, flat)[0]
+
+
+def test_the_story_naming_whom_the_question_names_ranks_first(embedder: Embedder) -> None:
+    # two stories on one event whose passages say the same; only the first's document names the critic asked about
+    passage = "Oscar voters were wary of the controversial film, critics said."
+    hits = [hit(1, 0.5, passage, title="Oscars shun controversy"), hit(2, 0.5, passage, title="Oscar nominations")]
+    stories = {"d1": f"Oscars shun controversy\n\n\n{passage} Screen International's Tim Dams said so.",
+               "d2": f"Oscar nominations\n\n\n{passage} The ceremony is in February."}
+    asked = AskedQuestion.encode("What made Oscar voters wary, according to Tim Dams?", embedder, flat)
+    signals = rerank_signals(asked, hits, embedder, flat, stories)
+    # its names "oscar", "tim", "dams": all three in d1's story, one in d2's
+    assert list(signals[:, 3]) == pytest.approx([1.0, 1 / 3])
+    assert list(rerank_signals(asked, hits, embedder, flat)[:, 3]) == pytest.approx([1 / 3, 1 / 3])  # passages alone
+    keys = rerank_keys(asked, hits[::-1], embedder, flat, stories)
+    assert keys[1] > keys[0]  # d1 first, though it came second
 
 
 def test_mark_answers_without_rerank_keeps_the_order_and_k(embedder: Embedder, answer_model: AnswerModel) -> None:

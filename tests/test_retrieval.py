@@ -35,6 +35,17 @@ def test_seed_question_top_answer_is_the_suspect_sentence(seed_retriever: Retrie
         assert hit.text[hit.answer.start : hit.answer.end] == hit.answer_text
 
 
+def test_stories_give_each_hits_whole_document(seed_retriever: Retriever) -> None:
+    hits = seed_retriever.search(SEED_QUESTION, k=100)  # every passage of both seed articles
+    stories = seed_retriever.stories(hits)
+    assert set(stories) == {hit.doc_id for hit in hits}
+    for hit in hits:  # its title, publisher and author, then the whole text, of which the passage is a part
+        document = seed_retriever.document(hit.doc_id)
+        assert stories[hit.doc_id].startswith(f"{document.title}\n{document.publisher}\n{document.author}\n")
+        assert stories[hit.doc_id].endswith(document.text) and hit.text in document.text
+    assert len(stories) == 2 and all(len(story) > max(len(hit.text) for hit in hits) for story in stories.values())
+
+
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
 def test_every_mode_ranks_hits_in_order(seed_retriever: Retriever, mode: str) -> None:
     hits = seed_retriever.search(SEED_QUESTION, k=5, mode=mode)
