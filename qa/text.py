@@ -142,6 +142,10 @@ _AGE = re.compile(  # "at age 39", "at the age of 35", "turned 39", "26 years ol
     r"|\b(?:was|is|were|are|be|been)\s+\d{1,3}\b(?![\d,.%]|\s?(?:per|million|bn|m\b))|,\s*\d{1,3}\s*,|\(\d{1,3}\)"
     r"|\b(?:built|founded|established|launched|made) in \d{4}\b|\bin (?:his|her|their) (?:teens|\w+ties)\b",
     re.IGNORECASE)
+# "which year" asks for a year, which a month or a weekday ("In November, ...") does not give; a story's "last year" does
+_ASKS_YEAR = re.compile(r"\b(?:what|which) (?:year|decade|century)\b", re.IGNORECASE)
+_YEARS = re.compile(rf"\b{_YEAR_DIGITS}s?\b|\bcentury\b|\b(?:next|last|this|later this|earlier this) year\b",
+                    re.IGNORECASE)
 _TIME_TAKEN = re.compile(r"\b\d[\d.,]*\s?(?:hours?|hrs?|minutes?|mins?|seconds?|secs?)\b", re.IGNORECASE)
 # "LONDON, 3 March (Reuters) -": a story's dateline dates the report, not what a "when" question asks about
 _DATELINE = re.compile(r"^[A-Z][A-Z .'’-]+,\s+(?:[A-Z][a-z]+\.? \d{1,2}|\d{1,2} [A-Z][a-z]+)(?:,? \d{4})?\s*"
@@ -183,13 +187,16 @@ def answer_type(question: str) -> str:
 
 
 def holds_type(kind: str, question: str, sentence: str) -> bool:
-    """Does the sentence hold something of `kind` (`answer_type`) that the question does not already say?
+    """Does the sentence hold something of `kind` (`answer_type`) that the question does not already say? For a
+    date asked as "which year", "what decade" or "what century", a year or century (`_YEARS`).
 
     A share ("45% of people") does not say how many: it counts for "how many of the respondents..." and for a
     question about a percentage or a rate, not for "how many people did the poll survey".
     """
     if kind == "date":
         said = _DATELINE.sub("", sentence)
+        if _ASKS_YEAR.search(question):
+            return bool(_YEARS.search(said))
         return bool(_DATE.search(said) or _CLOCK.search(said) or _RELATIVE_TIME.search(said))
     if kind == "time":
         return bool(_CLOCK.search(sentence) or _TIME_TAKEN.search(sentence))

@@ -64,6 +64,10 @@ def test_answer_type(question: str, kind: str) -> None:
     ("When will the interim report be published?", "We aim to publish a statement within four weeks.", True),
     ("When will the line reopen?", "Engineers expect it to reopen later this year.", True),
     ("When will the line reopen?", "Engineers are working on the line.", False),
+    ("In which year did Genghis Khan strike the Tanguts?", "In November, Genghis laid siege to Lingzhou.", False),
+    ("In which year did Genghis Khan strike the Tanguts?", "In 1226 Genghis Khan attacked the Tanguts.", True),
+    ("What year did the firm float?", "It floated on the stock market last year.", True),  # news dates by the story
+    ("In what century was it built?", "It was built in the 12th century.", True),
     ("How old was Tesla when he died?", "On 7 January 1943, at the age of 86, Tesla died.", True),
     ("How old is the captain?", "The captain, Joseph Mwangi, 52, was detained.", True),
     ("How old was Luther?", "Katharina was 26 years old and Luther was 41 years old.", True),
