@@ -76,16 +76,20 @@ main { scroll-padding: 4rem 0 9rem; }
 .qa-phrase { font-weight: 700; box-shadow: inset 0 -.35em #fde68a; }
 </style>"""
 # Streamlit draws a popover's box at the end of the page and leaves the focus on the button that opened it, so a
-# keyboard user reached a citation's copy button only after every other control: move the focus into the box.
+# keyboard user reached a citation's copy button only after every other control: move the focus into the box,
+# once it is drawn (on a busy machine that took longer than the 200 ms waited at first, and the focus stayed put).
 FOCUS_COPY = """<script>
 if (!window.qaFocusCopy) {
   window.qaFocusCopy = true;
   document.addEventListener("click", (event) => {
     if (!event.target.closest('[data-testid="stPopoverButton"]')) return;
-    setTimeout(() => {
+    let tries = 0;
+    const focusCopy = () => {
       const copy = document.querySelector('[data-testid="stPopoverBody"] button[aria-label="Copy to clipboard"]');
       if (copy) copy.focus();
-    }, 200);
+      else if (++tries < 30) setTimeout(focusCopy, 100);
+    };
+    setTimeout(focusCopy, 200);
   });
 }
 </script>"""

@@ -366,6 +366,7 @@ def test_a_keyboard_and_screen_reader_user_hears_the_answer_and_copies_its_citat
     sync_api.expect(turn.get_by_role("heading", level=3, name="What each source says")).to_have_count(1)
 
     opener = turn.get_by_role("button", name="Copy citation").first
+    settled(page)  # Enter pressed while the page still draws can be lost with the button it was pressed on
     opener.focus()
     page.keyboard.press("Enter")
     copy = page.locator('[data-testid="stPopoverBody"]').get_by_role("button", name="Copy to clipboard").last
